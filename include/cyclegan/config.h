@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace cyclegan {
+
+/// Everything a training run needs. Field names are the YAML keys (`section.key`); the book's
+/// parameter names (input_dim, learning_rate, lambda_*, generator_type, *_n_filters) are kept.
+struct TrainConfig {
+  // data
+  std::string data_root = "datasets/fruit";  ///< folder holding trainA/ trainB/ [testA/ testB/]
+  int64_t load_size = 0;                     ///< resize side before cropping; 0 = input_dim
+  bool flip = true;                          ///< random horizontal flip
+  int64_t batch_size = 1;
+  int64_t workers = 2;   ///< decoding/augmentation threads
+  int64_t prefetch = 4;  ///< batches prepared ahead of the training step
+
+  // model
+  int64_t input_dim = 128;  ///< training image side (the crop size)
+  int64_t channels = 3;
+  std::string generator_type = "unet";
+  int64_t gen_n_filters = 32;
+  int64_t disc_n_filters = 32;
+  int64_t disc_n_layers = 3;
+  bool dropout = false;
+
+  // train
+  int64_t epochs = 200;       ///< epochs at the initial learning rate
+  int64_t decay_epochs = 0;   ///< epochs over which the rate then falls linearly towards 0
+  int64_t max_steps = 0;      ///< stop after this many steps; 0 = no limit
+  double learning_rate = 0.0002;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  double lambda_validation = 1.0;
+  double lambda_reconstr = 10.0;
+  double lambda_id = 2.0;
+  int64_t pool_size = 50;
+  int64_t seed = 0;
+  std::string device = "auto";  ///< auto | cpu | cuda | cuda:N
+  int64_t threads = 0;          ///< 0 = all cores
+
+  // output
+  std::string output_dir = "runs/cyclegan";
+  int64_t log_every = 10;            ///< steps between progress lines
+  int64_t sample_every = 200;        ///< steps between sample grids; 0 = at epoch ends only
+  int64_t checkpoint_every = 1000;   ///< steps between checkpoints; 0 = at epoch ends only
+
+  /// load_size, or input_dim when load_size is 0.
+  int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }
+};
+
+/// One documented configuration key, for help texts and the README.
+struct ConfigKeyDoc {
+  std::string name;  ///< `section.key`
+  std::string type;
+  std::string default_value;
+  std::string description;
+};
+
+/// Every configuration key with its type, default and meaning, in file order.
+std::vector<ConfigKeyDoc> config_key_docs();
+
+/// Reads a YAML file of `section: {key: value}` maps over the defaults, then validates.
+/// Throws ConfigError naming the file, the key, the value and what was expected.
+TrainConfig load_train_config(const std::filesystem::path& file);
+
+/// Applies `section.key=value` (or a bare `key=value` when the key name is unique).
+/// Does not validate: call validate() after the last override.
+void apply_override(TrainConfig& config, const std::string& assignment);
+
+/// Cross-key checks (sizes the generator can take, load >= crop, ...); throws ConfigError.
+/// `origin` prefixes messages (the file name, or "command line").
+void validate(const TrainConfig& config, const std::string& origin = "config");
+
+/// The configuration as YAML that load_train_config() reads back to the same values.
+std::string to_yaml(const TrainConfig& config);
+
+}  // namespace cyclegan

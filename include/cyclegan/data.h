@@ -1,0 +1,95 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cyclegan {
+
+/// Resize -> random crop -> random flip -> [-1, 1], as the official `--preprocess resize_and_crop`.
+struct TransformOptions {
+  int64_t load_size = 128;  ///< both sides resized to this (bicubic)
+  int64_t crop_size = 128;  ///< random square crop of this side
+  bool flip = true;         ///< horizontal flip with probability 1/2
+};
+
+/// Reads and augments one image: [3, crop_size, crop_size] in [-1, 1]. `random_seed` fixes the
+/// crop position and flip, so the same seed gives the same tensor on any thread.
+at::Tensor load_training_image(const std::filesystem::path& path, const TransformOptions& transform,
+                               uint64_t random_seed);
+
+/// Reads one image resized to side x side without augmentation (for sample grids).
+at::Tensor load_image_resized(const std::filesystem::path& path, int64_t side);
+
+/// Mixes several integers into one well-spread 64-bit seed (splitmix64).
+uint64_t mix_seed(std::initializer_list<uint64_t> values);
+
+struct UnpairedLoaderOptions {
+  std::filesystem::path root;    ///< holds `<split>A/` and `<split>B/`
+  std::string split = "train";
+  TransformOptions transform;
+  int64_t batch_size = 1;
+  int64_t workers = 2;
+  int64_t prefetch = 4;
+  uint64_t seed = 0;
+};
+
+/// One training step's input: real_a, real_b are [batch, 3, crop, crop] in [-1, 1].
+struct UnpairedBatch {
+  at::Tensor real_a;
+  at::Tensor real_b;
+  int64_t epoch = 0;
+  int64_t step_in_epoch = 0;
+};
+
+/// Unpaired A/B images for training. An epoch is max(|A|, |B|) images: A in a shuffled order
+/// (reshuffled every epoch), each paired with a B image drawn at random (official
+/// `unaligned_dataset`). Worker threads decode and augment batches ahead of the consumer; every
+/// batch depends only on (seed, epoch, step), never on thread timing.
+class UnpairedLoader {
+ public:
+  explicit UnpairedLoader(const UnpairedLoaderOptions& options);
+  ~UnpairedLoader();
+  UnpairedLoader(const UnpairedLoader&) = delete;
+  UnpairedLoader& operator=(const UnpairedLoader&) = delete;
+
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  int64_t size_a() const { return static_cast<int64_t>(files_a_.size()); }
+  int64_t size_b() const { return static_cast<int64_t>(files_b_.size()); }
+
+  /// The batch for global step `next_step()`, then advances. Rethrows a worker's DataError.
+  UnpairedBatch next();
+  /// Global index (over all epochs) of the batch next() returns.
+  int64_t next_step() const { return next_step_; }
+
+ private:
+  UnpairedBatch make_batch(int64_t global_step) const;
+  const std::vector<int64_t>& epoch_order_a(int64_t epoch) const;
+  void worker_loop();
+
+  UnpairedLoaderOptions options_;
+  std::vector<std::filesystem::path> files_a_;
+  std::vector<std::filesystem::path> files_b_;
+  int64_t steps_per_epoch_ = 0;
+
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable space_;
+  std::map<int64_t, UnpairedBatch> done_;
+  std::exception_ptr error_;
+  int64_t next_step_ = 0;     // consumer position
+  int64_t next_claim_ = 0;    // next step a worker will build
+  bool stopping_ = false;
+  mutable std::map<int64_t, std::vector<int64_t>> orders_;  // epoch -> A order (cached)
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace cyclegan

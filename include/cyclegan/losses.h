@@ -1,0 +1,39 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace cyclegan {
+
+/// Least-squares GAN loss (CycleGAN §4, the book's 'mse'): mean((prediction - target)^2).
+at::Tensor gan_mse_loss(const at::Tensor& prediction, double target);
+
+/// Mean absolute error, used for cycle reconstruction and identity.
+at::Tensor mean_absolute_error(const at::Tensor& output, const at::Tensor& target);
+
+struct LossWeights {
+  double validation = 1.0;
+  double reconstr = 10.0;
+  double id = 2.0;
+};
+
+/// The generators' joint objective, term by term (each a scalar tensor).
+struct GeneratorLoss {
+  at::Tensor validity;  ///< MSE(D_B(G_AB(a)), 1) + MSE(D_A(G_BA(b)), 1)
+  at::Tensor reconstr;  ///< L1(G_BA(G_AB(a)), a) + L1(G_AB(G_BA(b)), b)
+  at::Tensor identity;  ///< L1(G_BA(a), a) + L1(G_AB(b), b); zero when the weight is 0
+  at::Tensor total;     ///< weighted sum of the three
+};
+
+/// Combines the terms; `idt_a` = G_BA(a) and `idt_b` = G_AB(b) may be undefined when
+/// weights.id == 0 (the identity passes are then skipped).
+GeneratorLoss generator_loss(const at::Tensor& d_b_of_fake_b, const at::Tensor& d_a_of_fake_a,
+                             const at::Tensor& real_a, const at::Tensor& rec_a,
+                             const at::Tensor& real_b, const at::Tensor& rec_b,
+                             const at::Tensor& idt_a, const at::Tensor& idt_b,
+                             const LossWeights& weights);
+
+/// One discriminator's loss: (MSE(D(real), 1) + MSE(D(fake), 0)) / 2, halved so D learns at half
+/// the generators' rate (official CycleGAN `backward_D_basic`).
+at::Tensor discriminator_loss(const at::Tensor& d_of_real, const at::Tensor& d_of_fake);
+
+}  // namespace cyclegan

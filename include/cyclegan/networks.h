@@ -1,0 +1,184 @@
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cyclegan {
+
+/// The generator architectures we build; names are the official PyTorch CycleGAN `--netG` values
+/// plus `unet`, the book's U-Net (Foster, Generative Deep Learning, Example 5-2).
+inline const std::vector<std::string>& generator_architectures() {
+  static const std::vector<std::string> kNames = {"unet", "unet_128", "unet_256", "resnet_6blocks",
+                                                  "resnet_9blocks"};
+  return kNames;
+}
+
+/// Maps the book's spellings (`u-net`, `resnet`) onto architecture names; other names unchanged.
+std::string canonical_generator_name(const std::string& name);
+
+/// Image sides a generator accepts must be multiples of this (2^number of stride-2 levels).
+int64_t generator_size_multiple(const std::string& architecture);
+
+/// InstanceNorm2d without learned scale/shift or running statistics: the same in training and
+/// inference, and no state_dict entries (official CycleGAN's `norm='instance'`).
+class InstanceNormImpl : public torch::nn::Module {
+ public:
+  explicit InstanceNormImpl(double eps = 1e-5) : eps_(eps) {}
+  torch::Tensor forward(const torch::Tensor& x);
+  void pretty_print(std::ostream& stream) const override;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(InstanceNorm);
+
+/// Common interface so trainer, checkpoints and translate handle every generator alike.
+class GeneratorModule : public torch::nn::Module {
+ public:
+  /// [N, C_in, H, W] in [-1, 1] -> [N, C_out, H, W] in [-1, 1]; H, W multiples of size_multiple().
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+};
+using GeneratorPtr = std::shared_ptr<GeneratorModule>;
+
+struct GeneratorOptions {
+  TORCH_ARG(std::string, architecture) = "resnet_9blocks";
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, out_channels) = 3;
+  TORCH_ARG(int64_t, ngf) = 64;
+  TORCH_ARG(bool, dropout) = false;
+};
+
+struct ResnetBlockOptions {
+  TORCH_ARG(int64_t, channels) = 256;
+  TORCH_ARG(bool, dropout) = false;
+};
+
+/// x + conv_block(x), conv_block = reflect pad, 3x3 conv, norm, ReLU, [dropout], reflect pad,
+/// 3x3 conv, norm; no activation after the sum (official `ResnetBlock`).
+class ResnetBlockImpl : public torch::nn::Module {
+ public:
+  explicit ResnetBlockImpl(const ResnetBlockOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Sequential conv_block_{nullptr};
+};
+TORCH_MODULE(ResnetBlock);
+
+struct ResnetGeneratorOptions {
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, out_channels) = 3;
+  TORCH_ARG(int64_t, ngf) = 64;
+  TORCH_ARG(int64_t, n_blocks) = 9;
+  TORCH_ARG(bool, dropout) = false;
+};
+
+/// ResNet generator (Johnson et al.; official `resnet_{6,9}blocks`): H, W multiples of 4.
+class ResnetGeneratorImpl : public GeneratorModule {
+ public:
+  explicit ResnetGeneratorImpl(const ResnetGeneratorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  torch::nn::Sequential model_{nullptr};
+};
+TORCH_MODULE(ResnetGenerator);
+
+struct UnetBlockOptions {
+  TORCH_ARG(int64_t, outer_channels) = 64;
+  TORCH_ARG(int64_t, inner_channels) = 128;
+  TORCH_ARG(int64_t, in_channels) = 0;  // 0: same as outer_channels
+  TORCH_ARG(bool, outermost) = false;
+  TORCH_ARG(bool, innermost) = false;
+  TORCH_ARG(bool, dropout) = false;
+};
+
+/// One level of the official U-Net (`UnetSkipConnectionBlock`): down, submodule, up, and the skip
+/// concatenation on every level but the outermost.
+class UnetBlockImpl : public torch::nn::Module {
+ public:
+  /// `submodule` is the next-inner level; null for the innermost level.
+  UnetBlockImpl(const UnetBlockOptions& options, std::shared_ptr<UnetBlockImpl> submodule);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  bool outermost_;
+  torch::nn::Sequential model_{nullptr};
+};
+TORCH_MODULE(UnetBlock);
+
+struct UnetGeneratorOptions {
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, out_channels) = 3;
+  TORCH_ARG(int64_t, ngf) = 64;
+  TORCH_ARG(int64_t, num_downs) = 8;  // 7: unet_128, 8: unet_256
+  TORCH_ARG(bool, dropout) = false;
+};
+
+/// Official U-Net generator (`unet_128`, `unet_256`): H, W multiples of 2^num_downs.
+class UnetGeneratorImpl : public GeneratorModule {
+ public:
+  explicit UnetGeneratorImpl(const UnetGeneratorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  UnetBlock model_{nullptr};
+};
+TORCH_MODULE(UnetGenerator);
+
+struct BookUnetGeneratorOptions {
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, out_channels) = 3;
+  TORCH_ARG(int64_t, ngf) = 32;
+  TORCH_ARG(bool, dropout) = false;
+};
+
+/// The book's U-Net (Example 5-2): four stride-2 4x4 conv downsamplings, three nearest-upsample +
+/// 4x4 conv upsamplings with skips, final upsample + 4x4 conv + tanh. H, W multiples of 16.
+class BookUnetGeneratorImpl : public GeneratorModule {
+ public:
+  explicit BookUnetGeneratorImpl(const BookUnetGeneratorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  std::vector<torch::nn::Sequential> down_;
+  std::vector<torch::nn::Sequential> up_;
+  torch::nn::Sequential output_{nullptr};
+};
+TORCH_MODULE(BookUnetGenerator);
+
+struct PatchDiscriminatorOptions {
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, ndf) = 64;
+  TORCH_ARG(int64_t, n_layers) = 3;
+};
+
+/// PatchGAN (official `NLayerDiscriminator`): [N, C, H, W] -> [N, 1, H', W'] raw scores, one per
+/// overlapping patch (70x70 receptive field and 30x30 output at 256x256 for n_layers = 3).
+class PatchDiscriminatorImpl : public torch::nn::Module {
+ public:
+  explicit PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Sequential model_{nullptr};
+};
+TORCH_MODULE(PatchDiscriminator);
+
+/// Builds the generator named by options.architecture(); throws ConfigError for unknown names.
+GeneratorPtr make_generator(const GeneratorOptions& options);
+
+/// Conv and transposed-conv weights ~ N(0, std), biases 0 (official `init_type='normal'`).
+void init_weights(torch::nn::Module& module, double std = 0.02);
+
+/// Number of scalar parameters.
+int64_t count_parameters(const torch::nn::Module& module);
+
+}  // namespace cyclegan

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace cyclegan {
+
+/// One row of losses.csv.
+struct LossRecord {
+  int64_t step = 0;   ///< 1-based global step
+  int64_t epoch = 0;  ///< 1-based epoch
+  double d_a = 0;
+  double d_b = 0;
+  double g_total = 0;
+  double g_validity = 0;
+  double g_reconstr = 0;
+  double g_identity = 0;
+  double learning_rate = 0;
+  double seconds_per_step = 0;
+};
+
+/// Appends rows to losses.csv (header written once), flushed per row so a crash loses nothing.
+class LossLog {
+ public:
+  explicit LossLog(const std::filesystem::path& path);
+  void append(const LossRecord& record);
+
+  static const char* header();
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream stream_;
+};
+
+/// Lays out images as a grid: rows[r][c] is [3, H, W] (or [1, 3, H, W]) in [-1, 1], all the same
+/// size; a white 2-pixel gutter separates cells. Returns [3, H_total, W_total].
+at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows);
+
+}  // namespace cyclegan

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <torch/optim/adam.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cyclegan/config.h"
+#include "cyclegan/image_pool.h"
+#include "cyclegan/losses.h"
+#include "cyclegan/networks.h"
+
+namespace cyclegan {
+
+/// Resolves `auto | cpu | cuda | cuda:N`; throws ConfigError when CUDA is asked for but absent.
+torch::Device resolve_device(const std::string& name);
+
+/// Sets LibTorch's intra-op threads (0 = all cores; Debian's LibTorch otherwise runs one).
+/// Returns the number in use.
+int64_t configure_threads(int64_t threads);
+
+/// Scalar losses of one training step.
+struct StepLosses {
+  double d_a = 0;
+  double d_b = 0;
+  double g_total = 0;
+  double g_validity = 0;
+  double g_reconstr = 0;
+  double g_identity = 0;
+};
+
+/// Where a finished run left its results.
+struct RunSummary {
+  std::filesystem::path run_dir;
+  int64_t steps = 0;
+  StepLosses last_losses;
+  std::vector<std::filesystem::path> checkpoints;  ///< g_AB.pt, g_BA.pt, d_A.pt, d_B.pt
+  std::vector<std::filesystem::path> samples;      ///< sample grids written, in order
+};
+
+/// The four networks, their optimizers and history pools, and the training loop.
+class Trainer {
+ public:
+  /// Builds and initialises the networks (seeded by config.seed) on the configured device.
+  explicit Trainer(const TrainConfig& config);
+
+  /// One round as in the paper: generators (discriminators frozen), then both discriminators on
+  /// pooled fakes. real_a, real_b: [N, C, H, W] in [-1, 1]. Throws TrainingError on a non-finite
+  /// loss before any weight is updated with it.
+  StepLosses step(const at::Tensor& real_a, const at::Tensor& real_b);
+
+  /// Trains for the configured epochs (or max_steps) over config.data_root, writing the run
+  /// directory: config.yaml, train.log, losses.csv, samples/, checkpoints.
+  RunSummary run();
+
+  /// Sample rows for one A and one B image ([1, C, H, W]): original, translated, reconstructed,
+  /// identity; computed without gradients and without touching training state.
+  std::vector<std::vector<at::Tensor>> sample_rows(const at::Tensor& real_a,
+                                                   const at::Tensor& real_b);
+
+  /// Writes g_AB.pt, g_BA.pt, d_A.pt, d_B.pt (each atomically) into `dir`.
+  std::vector<std::filesystem::path> save_networks(const std::filesystem::path& dir) const;
+
+  void set_learning_rate(double rate);
+
+  GeneratorPtr g_ab() const { return g_ab_; }
+  GeneratorPtr g_ba() const { return g_ba_; }
+  PatchDiscriminator d_a() const { return d_a_; }
+  PatchDiscriminator d_b() const { return d_b_; }
+  torch::Device device() const { return device_; }
+  int64_t steps_done() const { return steps_done_; }
+  const TrainConfig& config() const { return config_; }
+
+ private:
+  TrainConfig config_;
+  torch::Device device_;
+  LossWeights weights_;
+  GeneratorPtr g_ab_;
+  GeneratorPtr g_ba_;
+  PatchDiscriminator d_a_{nullptr};
+  PatchDiscriminator d_b_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_g_;
+  std::unique_ptr<torch::optim::Adam> optimizer_d_;
+  ImagePool pool_a_;
+  ImagePool pool_b_;
+  int64_t steps_done_ = 0;
+};
+
+}  // namespace cyclegan

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what cyclegan needs from Debian 12's packages (skipping what is present), then
+# configures and builds it in build/ (Release). Safe to run again: it only does what is missing.
+#
+#   scripts/setup.sh            # install + build
+#   BUILD_DIR=out scripts/setup.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-2}  # LibTorch translation units need ~1.5 GiB each; more jobs rarely pay on 2 cores
+
+PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  libtorch-dev            # LibTorch 1.13 (CPU)
+  libopenblas0-pthread    # Debian's LibTorch runs transposed convs through BLAS: 3x faster
+  libopencv-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev
+  curl unzip              # scripts/download_cyclegan_data.sh
+  python3                 # its test serves a zip from 127.0.0.1
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null; then
+      SUDO=(sudo)
+    else
+      echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  if ! "${SUDO[@]}" apt-get update -q >/tmp/cyclegan-apt-update.log 2>&1 ||
+     grep -qE '^(W|E): (Failed to fetch|Some index files failed)' /tmp/cyclegan-apt-update.log; then
+    echo "setup: apt-get update could not reach the Debian package registry;" \
+         "check the network or proxy (log: /tmp/cyclegan-apt-update.log)" >&2
+    exit 1
+  fi
+  if ! DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends \
+       "${missing[@]}" >/tmp/cyclegan-apt-install.log 2>&1; then
+    tail -n 20 /tmp/cyclegan-apt-install.log >&2
+    echo "setup: apt-get install failed for: ${missing[*]} (log: /tmp/cyclegan-apt-install.log)" >&2
+    exit 1
+  fi
+else
+  echo "setup: all packages present" >&2
+fi
+
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" --parallel "$JOBS"
+echo "setup: built $BUILD_DIR/cyclegan" >&2

@@ -1,0 +1,422 @@
+#include "cyclegan/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+#include <variant>
+
+#include "cyclegan/errors.h"
+#include "cyclegan/networks.h"
+
+namespace cyclegan {
+namespace {
+
+using FieldPointer = std::variant<int64_t TrainConfig::*, double TrainConfig::*,
+                                  bool TrainConfig::*, std::string TrainConfig::*>;
+
+struct Field {
+  const char* section;
+  const char* key;
+  FieldPointer pointer;
+  double min_value;  // inclusive lower bound for numbers
+  const char* description;
+
+  std::string name() const { return std::string(section) + "." + key; }
+};
+
+constexpr double kNoMin = -std::numeric_limits<double>::infinity();
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> kFields = {
+      {"data", "root", &TrainConfig::data_root, kNoMin,
+       "dataset folder holding trainA/ trainB/ (and testA/ testB/ for samples)"},
+      {"data", "load_size", &TrainConfig::load_size, 0,
+       "images are resized to this side before random cropping; 0 = model.input_dim"},
+      {"data", "flip", &TrainConfig::flip, kNoMin, "random horizontal flip of training images"},
+      {"data", "batch_size", &TrainConfig::batch_size, 1, "images per domain per step"},
+      {"data", "workers", &TrainConfig::workers, 1, "threads decoding and augmenting images"},
+      {"data", "prefetch", &TrainConfig::prefetch, 1, "batches prepared ahead of the step"},
+      {"model", "input_dim", &TrainConfig::input_dim, 1,
+       "training image side in pixels (the crop size); a multiple the generator accepts"},
+      {"model", "channels", &TrainConfig::channels, 1, "image channels (3 = RGB)"},
+      {"model", "generator_type", &TrainConfig::generator_type, kNoMin,
+       "unet (the book's), unet_128, unet_256, resnet_6blocks, resnet_9blocks; "
+       "'u-net' and 'resnet' as the book writes them"},
+      {"model", "gen_n_filters", &TrainConfig::gen_n_filters, 1,
+       "filters in the generators' first layer (ngf)"},
+      {"model", "disc_n_filters", &TrainConfig::disc_n_filters, 1,
+       "filters in the discriminators' first layer (ndf)"},
+      {"model", "disc_n_layers", &TrainConfig::disc_n_layers, 1,
+       "stride-2 layers of the PatchGAN discriminator (3 = 70x70 patches)"},
+      {"model", "dropout", &TrainConfig::dropout, kNoMin, "dropout 0.5 in the generators"},
+      {"train", "epochs", &TrainConfig::epochs, 0, "epochs at the initial learning rate"},
+      {"train", "decay_epochs", &TrainConfig::decay_epochs, 0,
+       "further epochs with the rate falling linearly towards 0"},
+      {"train", "max_steps", &TrainConfig::max_steps, 0,
+       "stop after this many steps in total; 0 = no limit"},
+      {"train", "learning_rate", &TrainConfig::learning_rate, 0, "Adam learning rate"},
+      {"train", "beta1", &TrainConfig::beta1, 0, "Adam beta1"},
+      {"train", "beta2", &TrainConfig::beta2, 0, "Adam beta2"},
+      {"train", "lambda_validation", &TrainConfig::lambda_validation, 0,
+       "weight of the adversarial (validity) loss"},
+      {"train", "lambda_reconstr", &TrainConfig::lambda_reconstr, 0,
+       "weight of the cycle-reconstruction L1 loss"},
+      {"train", "lambda_id", &TrainConfig::lambda_id, 0,
+       "weight of the identity L1 loss; 0 skips the identity passes"},
+      {"train", "pool_size", &TrainConfig::pool_size, 0,
+       "history of generated images shown to the discriminators; 0 = none"},
+      {"train", "seed", &TrainConfig::seed, 0, "seed for weights, data order and augmentation"},
+      {"train", "device", &TrainConfig::device, kNoMin, "auto (CUDA if present), cpu, cuda, cuda:N"},
+      {"train", "threads", &TrainConfig::threads, 0, "CPU threads for LibTorch; 0 = all cores"},
+      {"output", "dir", &TrainConfig::output_dir, kNoMin,
+       "run directory: config, logs, samples, checkpoints"},
+      {"output", "log_every", &TrainConfig::log_every, 1, "steps between progress lines"},
+      {"output", "sample_every", &TrainConfig::sample_every, 0,
+       "steps between sample grids; 0 = at epoch ends only"},
+      {"output", "checkpoint_every", &TrainConfig::checkpoint_every, 0,
+       "steps between checkpoints; 0 = at epoch ends only"},
+  };
+  return kFields;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string nearest_section_hint(const std::string& wanted) {
+  std::string best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const char* section : {"data", "model", "train", "output"}) {
+    const size_t distance = edit_distance(wanted, section);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = section;
+    }
+  }
+  return best_distance <= 2 ? " (did you mean '" + best + "'?)" : "";
+}
+
+std::string nearest_key_hint(const std::string& wanted) {
+  // Compare against both `section.key` and the bare key, so `lamda_id` finds `train.lambda_id`.
+  const std::string bare = wanted.substr(wanted.find('.') == std::string::npos ? 0 : wanted.find('.') + 1);
+  const Field* best = nullptr;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const Field& field : fields()) {
+    size_t distance =
+        std::min(edit_distance(wanted, field.name()), edit_distance(bare, field.key));
+    // A truncated key (`generator` for `generator_type`) is a near miss too.
+    if (bare.size() >= 3 && std::string(field.key).rfind(bare, 0) == 0) {
+      distance = std::min<size_t>(distance, 1);
+    }
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = &field;
+    }
+  }
+  if (best == nullptr || best_distance > std::max<size_t>(3, bare.size() / 3)) return "";
+  return " (did you mean '" + best->name() + "'?)";
+}
+
+std::string expected_keys_list() {
+  std::string list;
+  for (const Field& field : fields()) list += (list.empty() ? "" : ", ") + field.name();
+  return list;
+}
+
+const Field* find_field(const std::string& section, const std::string& key) {
+  for (const Field& field : fields()) {
+    if (section == field.section && key == field.key) return &field;
+  }
+  return nullptr;
+}
+
+bool is_section(const std::string& name) {
+  return std::any_of(fields().begin(), fields().end(),
+                     [&](const Field& field) { return name == field.section; });
+}
+
+std::string lowercase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+std::string format_double(double value) {
+  // Shortest text that reads back to the same double, so written configs round-trip exactly.
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::ostringstream out;
+    out.precision(precision);
+    out << value;
+    if (std::strtod(out.str().c_str(), nullptr) == value) return out.str();
+  }
+  return std::to_string(value);
+}
+
+// Sets one field from its text form; `where` prefixes error messages.
+void set_field(TrainConfig& config, const Field& field, const std::string& text,
+               const std::string& where) {
+  const std::string prefix = where + "key '" + field.name() + "' ";
+  auto check_min = [&](double value) {
+    if (value < field.min_value) {
+      throw ConfigError(prefix + "must be >= " + format_double(field.min_value) + ", got " + text);
+    }
+  };
+  std::visit(
+      [&](auto pointer) {
+        using Value = std::decay_t<decltype(config.*pointer)>;
+        if constexpr (std::is_same_v<Value, int64_t>) {
+          int64_t value = 0;
+          const char* end = text.data() + text.size();
+          auto [ptr, error] = std::from_chars(text.data(), end, value);
+          if (error != std::errc() || ptr != end) {
+            throw ConfigError(prefix + "must be an integer, got '" + text + "'");
+          }
+          check_min(static_cast<double>(value));
+          config.*pointer = value;
+        } else if constexpr (std::is_same_v<Value, double>) {
+          char* end = nullptr;
+          errno = 0;
+          const double value = std::strtod(text.c_str(), &end);
+          if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+              !std::isfinite(value)) {
+            throw ConfigError(prefix + "must be a finite number, got '" + text + "'");
+          }
+          check_min(value);
+          config.*pointer = value;
+        } else if constexpr (std::is_same_v<Value, bool>) {
+          const std::string lower = lowercase(text);
+          if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
+            config.*pointer = true;
+          } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
+            config.*pointer = false;
+          } else {
+            throw ConfigError(prefix + "must be true or false, got '" + text + "'");
+          }
+        } else {
+          config.*pointer = text;
+        }
+      },
+      field.pointer);
+}
+
+std::string field_text(const TrainConfig& config, const Field& field) {
+  return std::visit(
+      [&](auto pointer) -> std::string {
+        const auto& value = config.*pointer;
+        using Value = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<Value, int64_t>) {
+          return std::to_string(value);
+        } else if constexpr (std::is_same_v<Value, double>) {
+          return format_double(value);
+        } else if constexpr (std::is_same_v<Value, bool>) {
+          return value ? "true" : "false";
+        } else {
+          return value;
+        }
+      },
+      field.pointer);
+}
+
+std::string type_name(const Field& field) {
+  switch (field.pointer.index()) {
+    case 0:
+      return "integer";
+    case 1:
+      return "number";
+    case 2:
+      return "boolean";
+    default:
+      return "string";
+  }
+}
+
+std::string yaml_quote(const std::string& text) {
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string line_of(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  return mark.line >= 0 ? " (line " + std::to_string(mark.line + 1) + ")" : "";
+}
+
+}  // namespace
+
+std::vector<ConfigKeyDoc> config_key_docs() {
+  const TrainConfig defaults;
+  std::vector<ConfigKeyDoc> docs;
+  for (const Field& field : fields()) {
+    docs.push_back({field.name(), type_name(field), field_text(defaults, field), field.description});
+  }
+  return docs;
+}
+
+TrainConfig load_train_config(const std::filesystem::path& file) {
+  const std::string origin = file.string();
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(file, error)) {
+    throw ConfigError(origin + ": config file not found (or not a regular file)");
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(origin + ": cannot read config file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ": not valid YAML: " + e.what());
+  }
+  if (root.IsNull()) throw ConfigError(origin + ": config file is empty");
+  if (!root.IsMap()) {
+    throw ConfigError(origin + ": expected a map of sections (data, model, train, output), got " +
+                      (root.IsSequence() ? "a list" : "a single value"));
+  }
+  TrainConfig config;
+  for (const auto& section_entry : root) {
+    const std::string section = section_entry.first.as<std::string>();
+    const YAML::Node& body = section_entry.second;
+    if (!is_section(section)) {
+      // A flat `input_dim: 64` at the top level gets pointed to `model.input_dim`.
+      const std::string hint = nearest_section_hint(section);
+      throw ConfigError(origin + ": unknown section '" + section + "'" + line_of(section_entry.first) +
+                        (hint.empty() ? nearest_key_hint(section) : hint) +
+                        "; expected data, model, train, output");
+    }
+    if (body.IsNull()) continue;
+    if (!body.IsMap()) {
+      throw ConfigError(origin + ": section '" + section + "'" + line_of(body) +
+                        " must be a map of key: value");
+    }
+    for (const auto& entry : body) {
+      const std::string key = entry.first.as<std::string>();
+      const Field* field = find_field(section, key);
+      if (field == nullptr) {
+        throw ConfigError(origin + ": unknown key '" + section + "." + key + "'" +
+                          line_of(entry.first) + nearest_key_hint(section + "." + key));
+      }
+      if (!entry.second.IsScalar()) {
+        throw ConfigError(origin + ": key '" + field->name() + "'" + line_of(entry.second) +
+                          " must be a single " + type_name(*field) + " value");
+      }
+      set_field(config, *field, entry.second.Scalar(), origin + ": ");
+    }
+  }
+  validate(config, origin);
+  return config;
+}
+
+void apply_override(TrainConfig& config, const std::string& assignment) {
+  const auto equals = assignment.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    throw ConfigError("--set '" + assignment + "': expected section.key=value");
+  }
+  const std::string name = assignment.substr(0, equals);
+  const std::string value = assignment.substr(equals + 1);
+  const Field* field = nullptr;
+  const auto dot = name.find('.');
+  if (dot != std::string::npos) {
+    field = find_field(name.substr(0, dot), name.substr(dot + 1));
+  } else {
+    for (const Field& candidate : fields()) {
+      if (name == candidate.key) {
+        if (field != nullptr) {
+          throw ConfigError("--set '" + assignment + "': key '" + name +
+                            "' is ambiguous; write it as section.key");
+        }
+        field = &candidate;
+      }
+    }
+  }
+  if (field == nullptr) {
+    throw ConfigError("--set '" + assignment + "': unknown key '" + name + "'" +
+                      nearest_key_hint(name) + "; known keys: " + expected_keys_list());
+  }
+  set_field(config, *field, value, "--set: ");
+}
+
+void validate(const TrainConfig& config, const std::string& origin) {
+  const std::string prefix = origin + ": ";
+  const auto& architectures = generator_architectures();
+  const std::string generator = canonical_generator_name(config.generator_type);
+  if (std::find(architectures.begin(), architectures.end(), generator) == architectures.end()) {
+    throw ConfigError(prefix + "key 'model.generator_type' must be one of unet, unet_128, "
+                      "unet_256, resnet_6blocks, resnet_9blocks (or u-net, resnet), got '" +
+                      config.generator_type + "'");
+  }
+  const int64_t multiple = generator_size_multiple(generator);
+  if (config.input_dim % multiple != 0) {
+    throw ConfigError(prefix + "key 'model.input_dim' must be a multiple of " +
+                      std::to_string(multiple) + " for generator " + generator + ", got " +
+                      std::to_string(config.input_dim));
+  }
+  // The PatchGAN halves the image n_layers times and then applies two 4x4 stride-1 convs.
+  const int64_t patch_side = (config.input_dim >> config.disc_n_layers) - 2;
+  if (config.disc_n_layers > 20 || patch_side < 1) {
+    throw ConfigError(prefix + "key 'model.disc_n_layers' = " +
+                      std::to_string(config.disc_n_layers) + " leaves no patch at input_dim " +
+                      std::to_string(config.input_dim) + "; use fewer layers or larger images");
+  }
+  if (config.load_size != 0 && config.load_size < config.input_dim) {
+    throw ConfigError(prefix + "key 'data.load_size' must be 0 or >= model.input_dim (" +
+                      std::to_string(config.input_dim) + "), got " +
+                      std::to_string(config.load_size));
+  }
+  if (config.learning_rate <= 0) {
+    throw ConfigError(prefix + "key 'train.learning_rate' must be > 0, got " +
+                      format_double(config.learning_rate));
+  }
+  if (config.beta1 >= 1 || config.beta2 >= 1) {
+    throw ConfigError(prefix + "keys 'train.beta1' and 'train.beta2' must be in [0, 1), got " +
+                      format_double(config.beta1) + " and " + format_double(config.beta2));
+  }
+  if (config.epochs + config.decay_epochs < 1) {
+    throw ConfigError(prefix + "keys 'train.epochs' + 'train.decay_epochs' must be >= 1");
+  }
+  const std::string& device = config.device;
+  const bool device_ok = device == "auto" || device == "cpu" || device == "cuda" ||
+                         (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                          std::all_of(device.begin() + 5, device.end(), ::isdigit));
+  if (!device_ok) {
+    throw ConfigError(prefix + "key 'train.device' must be auto, cpu, cuda or cuda:N, got '" +
+                      device + "'");
+  }
+  if (config.data_root.empty()) throw ConfigError(prefix + "key 'data.root' must not be empty");
+  if (config.output_dir.empty()) throw ConfigError(prefix + "key 'output.dir' must not be empty");
+}
+
+std::string to_yaml(const TrainConfig& config) {
+  std::ostringstream out;
+  std::string section;
+  for (const Field& field : fields()) {
+    if (section != field.section) {
+      section = field.section;
+      out << section << ":\n";
+    }
+    std::string value = field_text(config, field);
+    if (field.pointer.index() == 3) value = yaml_quote(value);
+    out << "  " << field.key << ": " << value << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace cyclegan

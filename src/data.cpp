@@ -1,0 +1,191 @@
+#include "cyclegan/data.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <opencv2/core/utility.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+
+#include "cyclegan/errors.h"
+#include "cyclegan/image_io.h"
+#include "opencv_image.h"
+
+namespace cyclegan {
+
+namespace fs = std::filesystem;
+
+uint64_t mix_seed(std::initializer_list<uint64_t> values) {
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  for (uint64_t value : values) {
+    state ^= value + 0x9E3779B97F4A7C15ull + (state << 6) + (state >> 2);
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    state = z ^ (z >> 31);
+  }
+  return state;
+}
+
+namespace {
+
+// Uniform integer in [0, bound) from raw generator output; std::uniform_int_distribution is
+// implementation-defined, and exact resume needs the same draws everywhere.
+int64_t uniform_below(std::mt19937_64& generator, int64_t bound) {
+  return static_cast<int64_t>(generator() % static_cast<uint64_t>(bound));
+}
+
+cv::Mat resize_square(const cv::Mat& rgb, int64_t side) {
+  if (rgb.rows == side && rgb.cols == side) return rgb;
+  cv::Mat resized;
+  // Official transforms.Resize uses bicubic; INTER_AREA would blur less on big reductions but
+  // we keep the reference behaviour.
+  cv::resize(rgb, resized, cv::Size(static_cast<int>(side), static_cast<int>(side)), 0, 0,
+             cv::INTER_CUBIC);
+  return resized;
+}
+
+}  // namespace
+
+at::Tensor load_training_image(const fs::path& path, const TransformOptions& transform,
+                               uint64_t random_seed) {
+  cv::Mat rgb = resize_square(detail::decode_rgb8(path), transform.load_size);
+  std::mt19937_64 generator(random_seed);
+  const int64_t slack = transform.load_size - transform.crop_size;
+  const int64_t top = slack > 0 ? uniform_below(generator, slack + 1) : 0;
+  const int64_t left = slack > 0 ? uniform_below(generator, slack + 1) : 0;
+  const bool flip = transform.flip && (generator() & 1u);
+  cv::Mat crop = rgb(cv::Rect(static_cast<int>(left), static_cast<int>(top),
+                              static_cast<int>(transform.crop_size),
+                              static_cast<int>(transform.crop_size)));
+  cv::Mat augmented;
+  if (flip) {
+    cv::flip(crop, augmented, 1);
+  } else {
+    augmented = crop.clone();
+  }
+  return detail::rgb8_to_tensor(augmented);  // [3, crop, crop]
+}
+
+at::Tensor load_image_resized(const fs::path& path, int64_t side) {
+  return detail::rgb8_to_tensor(resize_square(detail::decode_rgb8(path), side));
+}
+
+UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options) : options_(options) {
+  if (options_.transform.crop_size > options_.transform.load_size) {
+    throw DataError("crop size " + std::to_string(options_.transform.crop_size) +
+                    " is larger than load size " + std::to_string(options_.transform.load_size));
+  }
+  files_a_ = list_images(options_.root / (options_.split + "A"));
+  files_b_ = list_images(options_.root / (options_.split + "B"));
+  const int64_t epoch_images = std::max(size_a(), size_b());
+  steps_per_epoch_ = std::max<int64_t>(1, epoch_images / options_.batch_size);
+  // Loader threads run beside the training step: one OpenCV thread each, so the workers do not
+  // compete with LibTorch's thread pool for cores.
+  cv::setNumThreads(1);
+  const int64_t workers = std::max<int64_t>(1, options_.workers);
+  for (int64_t i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+UnpairedLoader::~UnpairedLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  space_.notify_all();
+  ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+const std::vector<int64_t>& UnpairedLoader::epoch_order_a(int64_t epoch) const {
+  // Called with mutex_ held.
+  auto found = orders_.find(epoch);
+  if (found != orders_.end()) return found->second;
+  while (orders_.size() > 4) orders_.erase(orders_.begin());  // workers never look far back
+  const int64_t length = steps_per_epoch_ * options_.batch_size;
+  std::vector<int64_t> order;
+  std::mt19937_64 generator(mix_seed({options_.seed, 0xA0, static_cast<uint64_t>(epoch)}));
+  while (static_cast<int64_t>(order.size()) < length) {
+    // A fresh permutation of A for every pass, so a smaller A is still seen uniformly.
+    std::vector<int64_t> pass(files_a_.size());
+    std::iota(pass.begin(), pass.end(), 0);
+    for (int64_t i = static_cast<int64_t>(pass.size()) - 1; i > 0; --i) {
+      std::swap(pass[i], pass[uniform_below(generator, i + 1)]);
+    }
+    order.insert(order.end(), pass.begin(), pass.end());
+  }
+  order.resize(length);
+  return orders_.emplace(epoch, std::move(order)).first->second;
+}
+
+UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
+  UnpairedBatch batch;
+  batch.epoch = global_step / steps_per_epoch_;
+  batch.step_in_epoch = global_step % steps_per_epoch_;
+  std::vector<int64_t> indices_a;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto& order = epoch_order_a(batch.epoch);
+    const auto first = order.begin() + batch.step_in_epoch * options_.batch_size;
+    indices_a.assign(first, first + options_.batch_size);
+  }
+  const int64_t side = options_.transform.crop_size;
+  batch.real_a = torch::empty({options_.batch_size, 3, side, side});  // [batch, 3, crop, crop]
+  batch.real_b = torch::empty({options_.batch_size, 3, side, side});
+  const size_t image_bytes = sizeof(float) * 3 * static_cast<size_t>(side * side);
+  for (int64_t i = 0; i < options_.batch_size; ++i) {
+    const uint64_t item = mix_seed({options_.seed, static_cast<uint64_t>(global_step),
+                                    static_cast<uint64_t>(i)});
+    std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
+    const int64_t index_b = uniform_below(pick_b, size_b());
+    const at::Tensor image_a =
+        load_training_image(files_a_[indices_a[i]], options_.transform, mix_seed({item, 0xA1}));
+    const at::Tensor image_b =
+        load_training_image(files_b_[index_b], options_.transform, mix_seed({item, 0xB1}));
+    // memcpy rather than copy_: no LibTorch parallel region on a loader thread.
+    std::memcpy(batch.real_a.data_ptr<float>() + i * 3 * side * side, image_a.data_ptr<float>(),
+                image_bytes);
+    std::memcpy(batch.real_b.data_ptr<float>() + i * 3 * side * side, image_b.data_ptr<float>(),
+                image_bytes);
+  }
+  return batch;
+}
+
+void UnpairedLoader::worker_loop() {
+  while (true) {
+    int64_t step = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      space_.wait(lock, [&] {
+        return stopping_ || error_ || next_claim_ < next_step_ + options_.prefetch;
+      });
+      if (stopping_ || error_) return;
+      step = next_claim_++;
+    }
+    try {
+      UnpairedBatch batch = make_batch(step);
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.emplace(step, std::move(batch));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    ready_.notify_all();
+  }
+}
+
+UnpairedBatch UnpairedLoader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_.wait(lock, [&] { return error_ || done_.count(next_step_) > 0; });
+  if (done_.count(next_step_) == 0) std::rethrow_exception(error_);
+  UnpairedBatch batch = std::move(done_.at(next_step_));
+  done_.erase(next_step_);
+  ++next_step_;
+  lock.unlock();
+  space_.notify_all();
+  return batch;
+}
+
+}  // namespace cyclegan

@@ -1,0 +1,304 @@
+#include "cyclegan/networks.h"
+
+#include <torch/torch.h>
+
+#include "cyclegan/errors.h"
+
+namespace cyclegan {
+
+namespace nn = torch::nn;
+
+namespace {
+
+nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding));
+}
+
+nn::ConvTranspose2d conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                                   int64_t padding, int64_t output_padding) {
+  return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(in, out, kernel)
+                                 .stride(stride)
+                                 .padding(padding)
+                                 .output_padding(output_padding));
+}
+
+nn::LeakyReLU leaky_relu(bool inplace) {
+  return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(inplace));
+}
+
+nn::ReLU relu() { return nn::ReLU(nn::ReLUOptions().inplace(true)); }
+
+nn::ReflectionPad2d reflection_pad(int64_t padding) {
+  return nn::ReflectionPad2d(nn::ReflectionPad2dOptions(padding));
+}
+
+nn::Upsample upsample_nearest_2x() {
+  return nn::Upsample(nn::UpsampleOptions()
+                          .scale_factor(std::vector<double>{2.0, 2.0})
+                          .mode(torch::kNearest));
+}
+
+// Keras 'same' padding for a 4x4 stride-1 conv pads 1 before and 2 after (book, Example 5-2).
+nn::ZeroPad2d keras_same_pad_4x4() { return nn::ZeroPad2d(nn::ZeroPad2dOptions({1, 2, 1, 2})); }
+
+void check_positive(const char* what, int64_t value) {
+  TORCH_CHECK(value > 0, what, " must be > 0, got ", value);
+}
+
+}  // namespace
+
+std::string canonical_generator_name(const std::string& name) {
+  if (name == "u-net" || name == "unet_book") return "unet";
+  if (name == "resnet") return "resnet_9blocks";
+  return name;
+}
+
+int64_t generator_size_multiple(const std::string& architecture) {
+  const std::string name = canonical_generator_name(architecture);
+  if (name == "unet") return 16;
+  if (name == "unet_128") return 128;
+  if (name == "unet_256") return 256;
+  if (name == "resnet_6blocks" || name == "resnet_9blocks") return 4;
+  throw ConfigError("unknown generator architecture '" + architecture + "'");
+}
+
+torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
+  // use_input_stats = true: statistics of this sample and channel, in training and inference.
+  return torch::instance_norm(x, /*weight=*/{}, /*bias=*/{}, /*running_mean=*/{},
+                              /*running_var=*/{}, /*use_input_stats=*/true, /*momentum=*/0.1, eps_,
+                              /*cudnn_enabled=*/true);
+}
+
+void InstanceNormImpl::pretty_print(std::ostream& stream) const {
+  stream << "InstanceNorm(eps=" << eps_ << ", affine=false, track_running_stats=false)";
+}
+
+ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
+  const int64_t c = options.channels();
+  check_positive("ResnetBlock channels", c);
+  conv_block_ = nn::Sequential(reflection_pad(1), conv(c, c, 3, 1, 0), InstanceNorm(), relu());
+  // Official layout: dropout sits between the two convs, shifting the second conv to index 6.
+  if (options.dropout()) conv_block_->push_back(nn::Dropout(0.5));
+  conv_block_->push_back(reflection_pad(1));
+  conv_block_->push_back(conv(c, c, 3, 1, 0));
+  conv_block_->push_back(InstanceNorm());
+  register_module("conv_block", conv_block_);
+}
+
+torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x) { return x + conv_block_->forward(x); }
+
+ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) {
+  const int64_t ngf = options.ngf();
+  check_positive("ResnetGenerator ngf", ngf);
+  check_positive("ResnetGenerator in_channels", options.in_channels());
+  check_positive("ResnetGenerator out_channels", options.out_channels());
+  TORCH_CHECK(options.n_blocks() >= 0, "ResnetGenerator n_blocks must be >= 0, got ",
+              options.n_blocks());
+  model_ = nn::Sequential(reflection_pad(3), conv(options.in_channels(), ngf, 7, 1, 0),
+                          InstanceNorm(), relu());
+  constexpr int kDownsamplings = 2;
+  for (int i = 0; i < kDownsamplings; ++i) {
+    const int64_t mult = int64_t{1} << i;
+    model_->push_back(conv(ngf * mult, ngf * mult * 2, 3, 2, 1));
+    model_->push_back(InstanceNorm());
+    model_->push_back(relu());
+  }
+  const int64_t bottleneck = ngf << kDownsamplings;
+  for (int64_t i = 0; i < options.n_blocks(); ++i) {
+    model_->push_back(
+        ResnetBlock(ResnetBlockOptions().channels(bottleneck).dropout(options.dropout())));
+  }
+  for (int i = 0; i < kDownsamplings; ++i) {
+    const int64_t mult = int64_t{1} << (kDownsamplings - i);
+    model_->push_back(conv_transpose(ngf * mult, ngf * mult / 2, 3, 2, 1, 1));
+    model_->push_back(InstanceNorm());
+    model_->push_back(relu());
+  }
+  model_->push_back(reflection_pad(3));
+  model_->push_back(conv(ngf, options.out_channels(), 7, 1, 0));
+  model_->push_back(nn::Tanh());
+  register_module("model", model_);
+}
+
+torch::Tensor ResnetGeneratorImpl::forward(const torch::Tensor& x) { return model_->forward(x); }
+
+UnetBlockImpl::UnetBlockImpl(const UnetBlockOptions& options,
+                             std::shared_ptr<UnetBlockImpl> submodule)
+    : outermost_(options.outermost()) {
+  const int64_t outer = options.outer_channels();
+  const int64_t inner = options.inner_channels();
+  const int64_t in = options.in_channels() > 0 ? options.in_channels() : outer;
+  TORCH_CHECK(options.innermost() == (submodule == nullptr),
+              "UnetBlock: the innermost level, and only it, has no submodule");
+  auto down_conv = conv(in, inner, 4, 2, 1);
+  model_ = nn::Sequential();
+  if (options.outermost()) {
+    model_->push_back(down_conv);
+    model_->push_back(UnetBlock(submodule));
+    model_->push_back(relu());
+    model_->push_back(conv_transpose(inner * 2, outer, 4, 2, 1, 0));
+    model_->push_back(nn::Tanh());
+  } else if (options.innermost()) {
+    model_->push_back(leaky_relu(/*inplace=*/true));
+    model_->push_back(down_conv);
+    model_->push_back(relu());
+    model_->push_back(conv_transpose(inner, outer, 4, 2, 1, 0));
+    model_->push_back(InstanceNorm());
+  } else {
+    model_->push_back(leaky_relu(/*inplace=*/true));
+    model_->push_back(down_conv);
+    model_->push_back(InstanceNorm());
+    model_->push_back(UnetBlock(submodule));
+    model_->push_back(relu());
+    model_->push_back(conv_transpose(inner * 2, outer, 4, 2, 1, 0));
+    model_->push_back(InstanceNorm());
+    if (options.dropout()) model_->push_back(nn::Dropout(0.5));
+  }
+  register_module("model", model_);
+}
+
+torch::Tensor UnetBlockImpl::forward(const torch::Tensor& x) {
+  if (outermost_) return model_->forward(x);
+  // The official block starts with LeakyReLU(inplace=True), which rewrites x before the
+  // concatenation, so the skip carries leaky_relu(x). We keep that so imported weights
+  // reproduce PyTorch's outputs.
+  torch::Tensor inner = model_->forward(x);  // mutates x in place
+  return torch::cat({x, inner}, 1);          // [N, C_x + C_inner, H, W]
+}
+
+UnetGeneratorImpl::UnetGeneratorImpl(const UnetGeneratorOptions& options) {
+  const int64_t ngf = options.ngf();
+  check_positive("UnetGenerator ngf", ngf);
+  TORCH_CHECK(options.num_downs() >= 5, "UnetGenerator num_downs must be >= 5, got ",
+              options.num_downs());
+  auto block = std::make_shared<UnetBlockImpl>(
+      UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).innermost(true),
+      nullptr);
+  for (int64_t i = 0; i < options.num_downs() - 5; ++i) {
+    block = std::make_shared<UnetBlockImpl>(
+        UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).dropout(
+            options.dropout()),
+        block);
+  }
+  for (int64_t mult : {4, 2, 1}) {
+    block = std::make_shared<UnetBlockImpl>(
+        UnetBlockOptions().outer_channels(ngf * mult).inner_channels(ngf * mult * 2), block);
+  }
+  block = std::make_shared<UnetBlockImpl>(UnetBlockOptions()
+                                              .outer_channels(options.out_channels())
+                                              .inner_channels(ngf)
+                                              .in_channels(options.in_channels())
+                                              .outermost(true),
+                                          block);
+  model_ = register_module("model", UnetBlock(block));
+}
+
+torch::Tensor UnetGeneratorImpl::forward(const torch::Tensor& x) { return model_->forward(x); }
+
+BookUnetGeneratorImpl::BookUnetGeneratorImpl(const BookUnetGeneratorOptions& options) {
+  const int64_t gf = options.ngf();
+  check_positive("BookUnetGenerator ngf", gf);
+  const std::vector<int64_t> down_channels = {gf, gf * 2, gf * 4, gf * 8};
+  int64_t channels = options.in_channels();
+  for (size_t i = 0; i < down_channels.size(); ++i) {
+    // Keras 'same' padding of a 4x4 stride-2 conv on even sizes is 1 on each side.
+    auto step = nn::Sequential(conv(channels, down_channels[i], 4, 2, 1), InstanceNorm(), relu());
+    down_.push_back(register_module("down" + std::to_string(i + 1), step));
+    channels = down_channels[i];
+  }
+  for (size_t i = 0; i + 1 < down_channels.size(); ++i) {
+    const int64_t skip_channels = down_channels[down_channels.size() - 2 - i];
+    auto step = nn::Sequential(upsample_nearest_2x(), keras_same_pad_4x4(),
+                               conv(channels, skip_channels, 4, 1, 0), InstanceNorm(), relu());
+    if (options.dropout()) step->push_back(nn::Dropout(0.5));
+    up_.push_back(register_module("up" + std::to_string(i + 1), step));
+    channels = skip_channels * 2;  // after concatenating the skip
+  }
+  output_ = register_module(
+      "output", nn::Sequential(upsample_nearest_2x(), keras_same_pad_4x4(),
+                               conv(channels, options.out_channels(), 4, 1, 0), nn::Tanh()));
+}
+
+torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> skips;
+  torch::Tensor h = x;
+  for (auto& step : down_) {
+    h = step->forward(h);  // [N, gf * 2^i, H / 2^(i+1), W / 2^(i+1)]
+    skips.push_back(h);
+  }
+  for (size_t i = 0; i < up_.size(); ++i) {
+    const torch::Tensor& skip = skips[skips.size() - 2 - i];
+    h = torch::cat({up_[i]->forward(h), skip}, 1);  // [N, 2 * C_skip, H_skip, W_skip]
+  }
+  return output_->forward(h);  // [N, C_out, H, W]
+}
+
+PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options) {
+  const int64_t ndf = options.ndf();
+  check_positive("PatchDiscriminator ndf", ndf);
+  check_positive("PatchDiscriminator n_layers", options.n_layers());
+  model_ = nn::Sequential(conv(options.in_channels(), ndf, 4, 2, 1), leaky_relu(true));
+  int64_t mult = 1;
+  for (int64_t n = 1; n <= options.n_layers(); ++n) {
+    const int64_t previous = mult;
+    mult = std::min<int64_t>(int64_t{1} << n, 8);
+    const int64_t stride = n < options.n_layers() ? 2 : 1;
+    model_->push_back(conv(ndf * previous, ndf * mult, 4, stride, 1));
+    model_->push_back(InstanceNorm());
+    model_->push_back(leaky_relu(true));
+  }
+  model_->push_back(conv(ndf * mult, 1, 4, 1, 1));
+  register_module("model", model_);
+}
+
+torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& x) { return model_->forward(x); }
+
+GeneratorPtr make_generator(const GeneratorOptions& options) {
+  const std::string name = canonical_generator_name(options.architecture());
+  if (name == "resnet_6blocks" || name == "resnet_9blocks") {
+    return std::make_shared<ResnetGeneratorImpl>(ResnetGeneratorOptions()
+                                                     .in_channels(options.in_channels())
+                                                     .out_channels(options.out_channels())
+                                                     .ngf(options.ngf())
+                                                     .n_blocks(name == "resnet_6blocks" ? 6 : 9)
+                                                     .dropout(options.dropout()));
+  }
+  if (name == "unet_128" || name == "unet_256") {
+    return std::make_shared<UnetGeneratorImpl>(UnetGeneratorOptions()
+                                                   .in_channels(options.in_channels())
+                                                   .out_channels(options.out_channels())
+                                                   .ngf(options.ngf())
+                                                   .num_downs(name == "unet_128" ? 7 : 8)
+                                                   .dropout(options.dropout()));
+  }
+  if (name == "unet") {
+    return std::make_shared<BookUnetGeneratorImpl>(BookUnetGeneratorOptions()
+                                                       .in_channels(options.in_channels())
+                                                       .out_channels(options.out_channels())
+                                                       .ngf(options.ngf())
+                                                       .dropout(options.dropout()));
+  }
+  throw ConfigError("unknown generator architecture '" + options.architecture() +
+                    "' (expected one of unet, unet_128, unet_256, resnet_6blocks, "
+                    "resnet_9blocks)");
+}
+
+void init_weights(torch::nn::Module& module, double std) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) {
+    torch::Tensor& parameter = item.value();
+    if (parameter.dim() > 1) {
+      parameter.normal_(0.0, std);
+    } else {
+      parameter.zero_();  // every 1-D parameter in our networks is a conv bias
+    }
+  }
+}
+
+int64_t count_parameters(const torch::nn::Module& module) {
+  int64_t count = 0;
+  for (const auto& parameter : module.parameters()) count += parameter.numel();
+  return count;
+}
+
+}  // namespace cyclegan

@@ -1,0 +1,61 @@
+#include "cyclegan/report.h"
+
+#include <torch/torch.h>
+
+#include <iomanip>
+
+#include "cyclegan/errors.h"
+
+namespace cyclegan {
+
+namespace fs = std::filesystem;
+
+const char* LossLog::header() {
+  return "step,epoch,d_a,d_b,g_total,g_validity,g_reconstr,g_identity,learning_rate,"
+         "seconds_per_step";
+}
+
+LossLog::LossLog(const fs::path& path) : path_(path) {
+  std::error_code error;
+  const bool fresh = !fs::exists(path, error) || fs::file_size(path, error) == 0;
+  stream_.open(path, std::ios::app);
+  if (!stream_) throw DataError(path.string() + ": cannot open loss log for writing");
+  if (fresh) stream_ << header() << '\n' << std::flush;
+}
+
+void LossLog::append(const LossRecord& r) {
+  stream_ << r.step << ',' << r.epoch << std::setprecision(7) << ',' << r.d_a << ',' << r.d_b << ','
+          << r.g_total << ',' << r.g_validity << ',' << r.g_reconstr << ',' << r.g_identity << ','
+          << r.learning_rate << ',' << std::setprecision(4) << r.seconds_per_step << '\n'
+          << std::flush;
+  if (!stream_) throw DataError(path_.string() + ": cannot append to loss log (disk full?)");
+}
+
+at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows) {
+  TORCH_CHECK(!rows.empty() && !rows[0].empty(), "make_grid needs at least one image");
+  constexpr int64_t kGutter = 2;
+  const at::Tensor first = rows[0][0].dim() == 4 ? rows[0][0][0] : rows[0][0];
+  const int64_t height = first.size(1);
+  const int64_t width = first.size(2);
+  size_t columns = 0;
+  for (const auto& row : rows) columns = std::max(columns, row.size());
+  const int64_t total_height = static_cast<int64_t>(rows.size()) * (height + kGutter) + kGutter;
+  const int64_t total_width = static_cast<int64_t>(columns) * (width + kGutter) + kGutter;
+  at::Tensor grid = torch::ones({3, total_height, total_width});  // white in [-1, 1]
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      at::Tensor image = rows[r][c].dim() == 4 ? rows[r][c][0] : rows[r][c];
+      TORCH_CHECK(image.size(0) == 3 && image.size(1) == height && image.size(2) == width,
+                  "make_grid: all images must be [3, ", height, ", ", width, "], got ",
+                  image.sizes());
+      const int64_t top = kGutter + static_cast<int64_t>(r) * (height + kGutter);
+      const int64_t left = kGutter + static_cast<int64_t>(c) * (width + kGutter);
+      grid.slice(1, top, top + height)
+          .slice(2, left, left + width)
+          .copy_(image.detach().to(torch::kCPU, torch::kFloat32));
+    }
+  }
+  return grid;
+}
+
+}  // namespace cyclegan

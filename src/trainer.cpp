@@ -1,0 +1,353 @@
+#include "cyclegan/trainer.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <numeric>
+#include <thread>
+
+#include "cyclegan/atomic_file.h"
+#include "cyclegan/checkpoint.h"
+#include "cyclegan/data.h"
+#include "cyclegan/errors.h"
+#include "cyclegan/image_io.h"
+#include "cyclegan/report.h"
+#include "cyclegan/schedule.h"
+
+namespace cyclegan {
+
+namespace fs = std::filesystem;
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
+  if (name == "cpu") return torch::kCPU;
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw ConfigError("key 'train.device' is '" + name +
+                        "' but no CUDA device is available (use 'auto' or 'cpu')");
+    }
+    const int64_t index = name.size() > 5 ? std::stoll(name.substr(5)) : 0;
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (index >= count) {
+      throw ConfigError("key 'train.device' is '" + name + "' but only " + std::to_string(count) +
+                        " CUDA device(s) exist");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw ConfigError("key 'train.device' must be auto, cpu, cuda or cuda:N, got '" + name + "'");
+}
+
+int64_t configure_threads(int64_t threads) {
+  const int64_t wanted =
+      threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(wanted));
+  return at::get_num_threads();
+}
+
+namespace {
+
+void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
+  for (auto& parameter : module.parameters()) parameter.set_requires_grad(requires_grad);
+}
+
+std::vector<at::Tensor> concat_parameters(const torch::nn::Module& first,
+                                          const torch::nn::Module& second) {
+  std::vector<at::Tensor> parameters = first.parameters();
+  for (const auto& parameter : second.parameters()) parameters.push_back(parameter);
+  return parameters;
+}
+
+double checked(const at::Tensor& loss, const char* term, int64_t step) {
+  const double value = loss.item<double>();
+  if (!std::isfinite(value)) {
+    throw TrainingError("step " + std::to_string(step) + ": loss term '" + term + "' is " +
+                        std::to_string(value) +
+                        "; training stopped before updating weights with it (the last checkpoint "
+                        "is kept). Try a lower train.learning_rate.");
+  }
+  return value;
+}
+
+std::string format_duration(double seconds) {
+  const auto total = static_cast<int64_t>(std::max(0.0, seconds));
+  char text[32];
+  if (total >= 3600) {
+    std::snprintf(text, sizeof(text), "%ldh%02ldm", static_cast<long>(total / 3600),
+                  static_cast<long>(total % 3600 / 60));
+  } else {
+    std::snprintf(text, sizeof(text), "%ldm%02lds", static_cast<long>(total / 60),
+                  static_cast<long>(total % 60));
+  }
+  return text;
+}
+
+// The first image of the test folder (else the training folder) of one domain.
+fs::path sample_image(const fs::path& root, const std::string& domain) {
+  std::error_code error;
+  if (fs::is_directory(root / ("test" + domain), error)) {
+    try {
+      return list_images(root / ("test" + domain)).front();
+    } catch (const DataError&) {
+      // Fall through: an empty test folder should not stop training.
+    }
+  }
+  return list_images(root / ("train" + domain)).front();
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& config)
+    : config_(config),
+      device_(resolve_device(config.device)),
+      pool_a_(config.pool_size, mix_seed({static_cast<uint64_t>(config.seed), 0x9A})),
+      pool_b_(config.pool_size, mix_seed({static_cast<uint64_t>(config.seed), 0x9B})) {
+  validate(config_);
+  weights_ = {config_.lambda_validation, config_.lambda_reconstr, config_.lambda_id};
+  torch::manual_seed(static_cast<uint64_t>(config_.seed));
+  const auto generator_options = GeneratorOptions()
+                                     .architecture(canonical_generator_name(config_.generator_type))
+                                     .in_channels(config_.channels)
+                                     .out_channels(config_.channels)
+                                     .ngf(config_.gen_n_filters)
+                                     .dropout(config_.dropout);
+  const auto discriminator_options = PatchDiscriminatorOptions()
+                                         .in_channels(config_.channels)
+                                         .ndf(config_.disc_n_filters)
+                                         .n_layers(config_.disc_n_layers);
+  g_ab_ = make_generator(generator_options);
+  g_ba_ = make_generator(generator_options);
+  d_a_ = PatchDiscriminator(discriminator_options);
+  d_b_ = PatchDiscriminator(discriminator_options);
+  for (torch::nn::Module* network :
+       std::initializer_list<torch::nn::Module*>{g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
+    init_weights(*network);
+    network->to(device_);
+    network->train();
+  }
+  const auto adam = torch::optim::AdamOptions(config_.learning_rate)
+                        .betas(std::make_tuple(config_.beta1, config_.beta2));
+  optimizer_g_ = std::make_unique<torch::optim::Adam>(concat_parameters(*g_ab_, *g_ba_), adam);
+  optimizer_d_ = std::make_unique<torch::optim::Adam>(concat_parameters(*d_a_, *d_b_), adam);
+}
+
+void Trainer::set_learning_rate(double rate) {
+  for (auto* optimizer : {optimizer_g_.get(), optimizer_d_.get()}) {
+    for (auto& group : optimizer->param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(rate);
+    }
+  }
+}
+
+StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_in) {
+  const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
+  const at::Tensor real_b = real_b_in.to(device_);
+  const int64_t step_number = steps_done_ + 1;
+  StepLosses losses;
+
+  // Generators, with the discriminators frozen: their gradients flow to the fakes only.
+  set_requires_grad(*d_a_, false);
+  set_requires_grad(*d_b_, false);
+  const at::Tensor fake_b = g_ab_->forward(real_a);
+  const at::Tensor rec_a = g_ba_->forward(fake_b);
+  const at::Tensor fake_a = g_ba_->forward(real_b);
+  const at::Tensor rec_b = g_ab_->forward(fake_a);
+  at::Tensor idt_a;
+  at::Tensor idt_b;
+  if (weights_.id > 0) {
+    idt_a = g_ba_->forward(real_a);  // G_BA should leave A images unchanged
+    idt_b = g_ab_->forward(real_b);
+  }
+  const GeneratorLoss g = generator_loss(d_b_->forward(fake_b), d_a_->forward(fake_a), real_a,
+                                         rec_a, real_b, rec_b, idt_a, idt_b, weights_);
+  losses.g_validity = checked(g.validity, "g_validity", step_number);
+  losses.g_reconstr = checked(g.reconstr, "g_reconstr", step_number);
+  losses.g_identity = checked(g.identity, "g_identity", step_number);
+  losses.g_total = checked(g.total, "g_total", step_number);
+  optimizer_g_->zero_grad();
+  g.total.backward();
+  optimizer_g_->step();
+
+  // Discriminators: real -> 1, a fake from the history pool -> 0. The fakes are the ones computed
+  // above, detached, so no generator pass is repeated.
+  set_requires_grad(*d_a_, true);
+  set_requires_grad(*d_b_, true);
+  const at::Tensor pooled_fake_a = pool_a_.query(fake_a);
+  const at::Tensor pooled_fake_b = pool_b_.query(fake_b);
+  const at::Tensor loss_d_a =
+      discriminator_loss(d_a_->forward(real_a), d_a_->forward(pooled_fake_a));
+  const at::Tensor loss_d_b =
+      discriminator_loss(d_b_->forward(real_b), d_b_->forward(pooled_fake_b));
+  losses.d_a = checked(loss_d_a, "d_a", step_number);
+  losses.d_b = checked(loss_d_b, "d_b", step_number);
+  optimizer_d_->zero_grad();
+  (loss_d_a + loss_d_b).backward();
+  optimizer_d_->step();
+
+  ++steps_done_;
+  return losses;
+}
+
+std::vector<std::vector<at::Tensor>> Trainer::sample_rows(const at::Tensor& real_a_in,
+                                                          const at::Tensor& real_b_in) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor real_a = real_a_in.to(device_);
+  const at::Tensor real_b = real_b_in.to(device_);
+  g_ab_->eval();
+  g_ba_->eval();
+  const at::Tensor fake_b = g_ab_->forward(real_a);
+  const at::Tensor fake_a = g_ba_->forward(real_b);
+  std::vector<std::vector<at::Tensor>> rows = {
+      {real_a, fake_b, g_ba_->forward(fake_b), g_ba_->forward(real_a)},
+      {real_b, fake_a, g_ab_->forward(fake_a), g_ab_->forward(real_b)}};
+  g_ab_->train();
+  g_ba_->train();
+  return rows;
+}
+
+std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
+  NetworkInfo generator;
+  generator.kind = "generator";
+  generator.architecture = canonical_generator_name(config_.generator_type);
+  generator.in_channels = config_.channels;
+  generator.out_channels = config_.channels;
+  generator.filters = config_.gen_n_filters;
+  generator.dropout = config_.dropout;
+  generator.image_size = config_.input_dim;
+  generator.step = steps_done_;
+  NetworkInfo discriminator = generator;
+  discriminator.kind = "discriminator";
+  discriminator.architecture = "patchgan";
+  discriminator.out_channels = 1;
+  discriminator.filters = config_.disc_n_filters;
+  discriminator.n_layers = config_.disc_n_layers;
+  discriminator.dropout = false;
+
+  std::vector<fs::path> written;
+  auto save = [&](const char* name, const torch::nn::Module& module, NetworkInfo info,
+                  const char* direction) {
+    info.direction = direction;
+    save_network(dir / name, module, info);
+    written.push_back(dir / name);
+  };
+  save("g_AB.pt", *g_ab_, generator, "AB");
+  save("g_BA.pt", *g_ba_, generator, "BA");
+  save("d_A.pt", *d_a_, discriminator, "A");
+  save("d_B.pt", *d_b_, discriminator, "B");
+  return written;
+}
+
+RunSummary Trainer::run() {
+  RunSummary summary;
+  summary.run_dir = config_.output_dir;
+  const fs::path run_dir = config_.output_dir;
+  const fs::path samples_dir = run_dir / "samples";
+  std::error_code error;
+  fs::create_directories(samples_dir, error);
+  if (error) {
+    throw DataError(run_dir.string() + ": cannot create run directory: " + error.message());
+  }
+  const std::string resolved = to_yaml(config_);
+  std::string write_error;
+  if (!write_file_atomically(run_dir / "config.yaml", resolved.data(), resolved.size(),
+                             &write_error)) {
+    throw DataError((run_dir / "config.yaml").string() + ": " + write_error);
+  }
+
+  // Console sinks come from the caller's default logger; the run adds its own debug-level file.
+  std::vector<spdlog::sink_ptr> sinks = spdlog::default_logger()->sinks();
+  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / "train.log").string());
+  file_sink->set_level(spdlog::level::debug);
+  sinks.push_back(file_sink);
+  spdlog::logger log("train", sinks.begin(), sinks.end());
+  log.set_level(spdlog::level::debug);
+  log.flush_on(spdlog::level::info);
+
+  const int64_t threads = configure_threads(config_.threads);
+  UnpairedLoaderOptions loader_options;
+  loader_options.root = config_.data_root;
+  loader_options.transform = {config_.effective_load_size(), config_.input_dim, config_.flip};
+  loader_options.batch_size = config_.batch_size;
+  loader_options.workers = config_.workers;
+  loader_options.prefetch = config_.prefetch;
+  loader_options.seed = static_cast<uint64_t>(config_.seed);
+  UnpairedLoader loader(loader_options);
+
+  const at::Tensor sample_a =
+      load_image_resized(sample_image(config_.data_root, "A"), config_.input_dim).unsqueeze(0);
+  const at::Tensor sample_b =
+      load_image_resized(sample_image(config_.data_root, "B"), config_.input_dim).unsqueeze(0);
+
+  const LinearDecaySchedule schedule(config_.learning_rate, config_.epochs, config_.decay_epochs);
+  const int64_t steps_per_epoch = loader.steps_per_epoch();
+  int64_t total_steps = schedule.total_epochs() * steps_per_epoch;
+  if (config_.max_steps > 0) total_steps = std::min(total_steps, config_.max_steps);
+
+  log.info("run directory {} | device {} | {} threads | generator {} ({} parameters each), "
+           "discriminator patchgan ({} parameters each)",
+           run_dir.string(), device_.str(), threads, canonical_generator_name(config_.generator_type),
+           count_parameters(*g_ab_), count_parameters(*d_a_));
+  log.info("data {}: {} A and {} B images, {} steps per epoch, {} epochs, {} steps in all",
+           config_.data_root, loader.size_a(), loader.size_b(), steps_per_epoch,
+           schedule.total_epochs(), total_steps);
+  log.debug("resolved configuration:\n{}", resolved);
+
+  LossLog loss_log(run_dir / "losses.csv");
+  auto write_samples = [&] {
+    char name[32];
+    std::snprintf(name, sizeof(name), "step_%06ld.png", static_cast<long>(steps_done_));
+    write_image(samples_dir / name, make_grid(sample_rows(sample_a, sample_b)));
+    summary.samples.push_back(samples_dir / name);
+    log.debug("wrote sample grid {}", (samples_dir / name).string());
+  };
+  auto checkpoint = [&] {
+    summary.checkpoints = save_networks(run_dir);
+    log.debug("wrote checkpoint at step {}", steps_done_);
+  };
+
+  std::deque<double> recent_step_seconds;
+  auto last = std::chrono::steady_clock::now();
+  while (steps_done_ < total_steps) {
+    UnpairedBatch batch = loader.next();
+    const int64_t epoch = batch.epoch;
+    const double rate = schedule.rate(epoch);
+    set_learning_rate(rate);
+    const StepLosses losses = step(batch.real_a, batch.real_b);
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - last).count();
+    last = now;
+    recent_step_seconds.push_back(seconds);
+    if (recent_step_seconds.size() > 50) recent_step_seconds.pop_front();
+    summary.last_losses = losses;
+
+    loss_log.append({steps_done_, epoch + 1, losses.d_a, losses.d_b, losses.g_total,
+                     losses.g_validity, losses.g_reconstr, losses.g_identity, rate, seconds});
+    const bool epoch_end = batch.step_in_epoch + 1 == steps_per_epoch;
+    const bool last_step = steps_done_ == total_steps;
+    if (steps_done_ % config_.log_every == 0 || last_step) {
+      const double mean_seconds =
+          std::accumulate(recent_step_seconds.begin(), recent_step_seconds.end(), 0.0) /
+          static_cast<double>(recent_step_seconds.size());
+      log.info("epoch {}/{} step {}/{} ({}/{}) | D_A {:.3f} D_B {:.3f} | G {:.3f}: valid {:.3f} "
+               "reconstr {:.3f} id {:.3f} | lr {:.1e} | {:.3f} s/step | ETA {}",
+               epoch + 1, schedule.total_epochs(), batch.step_in_epoch + 1, steps_per_epoch,
+               steps_done_, total_steps, losses.d_a, losses.d_b, losses.g_total, losses.g_validity,
+               losses.g_reconstr, losses.g_identity, rate, mean_seconds,
+               format_duration(mean_seconds * static_cast<double>(total_steps - steps_done_)));
+    }
+    const bool sample_due = config_.sample_every > 0 ? steps_done_ % config_.sample_every == 0
+                                                     : epoch_end;
+    if (sample_due || last_step) write_samples();
+    const bool checkpoint_due =
+        (config_.checkpoint_every > 0 && steps_done_ % config_.checkpoint_every == 0) || epoch_end;
+    if (checkpoint_due || last_step) checkpoint();
+  }
+  summary.steps = steps_done_;
+  log.info("done: {} steps; checkpoints and samples in {}", steps_done_, run_dir.string());
+  return summary;
+}
+
+}  // namespace cyclegan

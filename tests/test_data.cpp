@@ -1,0 +1,204 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <set>
+
+#include "cyclegan/data.h"
+#include "cyclegan/errors.h"
+#include "cyclegan/image_io.h"
+#include "test_helpers.h"
+
+namespace cyclegan {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes a gradient image with `channels` channels and `depth` (CV_8U or CV_16U).
+void write_test_image(const fs::path& path, int width, int height, int channels, int depth = CV_8U) {
+  cv::Mat image(height, width, CV_MAKETYPE(depth, channels));
+  const double scale = depth == CV_16U ? 257.0 : 1.0;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < channels; ++c) {
+        const double value = (x * 255.0 / width + c * 60 + y) ;
+        const double clipped = std::min(255.0, value) * scale;
+        if (depth == CV_16U) {
+          image.ptr<uint16_t>(y)[x * channels + c] = static_cast<uint16_t>(clipped);
+        } else {
+          image.ptr<uint8_t>(y)[x * channels + c] = static_cast<uint8_t>(clipped);
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(cv::imwrite(path.string(), image)) << path;
+}
+
+class Data : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_ / "trainA");
+    fs::create_directories(dir_ / "trainB");
+    // Mixed formats, sizes, channel counts and extension cases.
+    write_test_image(dir_ / "trainA/rgb.png", 40, 30, 3);
+    write_test_image(dir_ / "trainA/gray.JPG", 64, 64, 1);
+    write_test_image(dir_ / "trainA/rgba.png", 33, 50, 4);
+    write_test_image(dir_ / "trainA/deep.png", 48, 48, 3, CV_16U);
+    write_test_image(dir_ / "trainA/bitmap.bmp", 20, 20, 3);
+    write_test_image(dir_ / "trainA/photo.jpeg", 100, 60, 3);
+    std::ofstream(dir_ / "trainA/notes.txt") << "not an image";
+    write_test_image(dir_ / "trainB/one.png", 32, 32, 3);
+    write_test_image(dir_ / "trainB/two.tif", 70, 35, 3);
+    write_test_image(dir_ / "trainB/three.webp", 50, 50, 3);
+  }
+  UnpairedLoaderOptions options(int64_t batch = 1) const {
+    UnpairedLoaderOptions o;
+    o.root = dir_.path();
+    o.transform = {36, 32, true};
+    o.batch_size = batch;
+    o.workers = 2;
+    o.prefetch = 3;
+    o.seed = 5;
+    return o;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(Data, ListsImagesCaseInsensitivelyAndSkipsOtherFiles) {
+  const auto images = list_images(dir_ / "trainA");
+  EXPECT_EQ(images.size(), 6u);
+  for (const auto& path : images) EXPECT_NE(path.extension(), ".txt");
+  EXPECT_THROW(list_images(dir_ / "missing"), DataError);
+  fs::create_directories(dir_ / "empty");
+  std::ofstream(dir_ / "empty/readme.md") << "x";
+  try {
+    list_images(dir_ / "empty");
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no image files"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Data, ReadImageGivesRgbInMinusOneToOne) {
+  for (const auto& path : list_images(dir_ / "trainA")) {
+    const at::Tensor image = read_image(path);
+    EXPECT_EQ(image.dim(), 3) << path;
+    EXPECT_EQ(image.size(0), 3) << path;
+    EXPECT_GE(image.min().item<float>(), -1.f) << path;
+    EXPECT_LE(image.max().item<float>(), 1.f) << path;
+  }
+  // 16-bit values are scaled, not clipped: the brightest pixel stays bright.
+  EXPECT_GT(read_image(dir_ / "trainA/deep.png").max().item<float>(), 0.9f);
+  const at::Tensor gray = read_image(dir_ / "trainA/gray.JPG");
+  EXPECT_TRUE(torch::allclose(gray[0], gray[1]));
+}
+
+TEST_F(Data, UndecodableFileIsNamedInTheError) {
+  std::ofstream(dir_ / "broken.jpg") << "definitely not a jpeg";
+  try {
+    read_image(dir_ / "broken.jpg");
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.jpg"), std::string::npos);
+  }
+}
+
+TEST_F(Data, LoaderGivesBatchesOfTheCropSizeInRange) {
+  UnpairedLoader loader(options(2));
+  EXPECT_EQ(loader.size_a(), 6);
+  EXPECT_EQ(loader.size_b(), 3);
+  EXPECT_EQ(loader.steps_per_epoch(), 3);  // max(6, 3) images / batch 2
+  for (int i = 0; i < 7; ++i) {
+    const UnpairedBatch batch = loader.next();
+    EXPECT_EQ(batch.real_a.sizes(), (std::vector<int64_t>{2, 3, 32, 32}));
+    EXPECT_EQ(batch.real_b.sizes(), (std::vector<int64_t>{2, 3, 32, 32}));
+    EXPECT_GE(batch.real_a.min().item<float>(), -1.f);
+    EXPECT_LE(batch.real_a.max().item<float>(), 1.f);
+    EXPECT_EQ(batch.epoch, i / 3);
+    EXPECT_EQ(batch.step_in_epoch, i % 3);
+  }
+}
+
+TEST_F(Data, SameSeedGivesIdenticalBatchesWhateverTheThreads) {
+  auto first_options = options();
+  auto second_options = options();
+  second_options.workers = 1;
+  second_options.prefetch = 1;
+  UnpairedLoader first(first_options);
+  UnpairedLoader second(second_options);
+  for (int i = 0; i < 10; ++i) {
+    const auto a = first.next();
+    const auto b = second.next();
+    EXPECT_TRUE(torch::equal(a.real_a, b.real_a)) << i;
+    EXPECT_TRUE(torch::equal(a.real_b, b.real_b)) << i;
+  }
+}
+
+TEST_F(Data, EachEpochVisitsEveryAImageOnce) {
+  // Identify images by their (unaugmented) mean: use crop = load and no flip.
+  auto o = options();
+  o.transform = {32, 32, false};
+  std::map<double, int> means_by_file;
+  for (const auto& path : list_images(dir_ / "trainA")) {
+    const double mean = load_image_resized(path, 32).mean().item<double>();
+    means_by_file[std::round(mean * 1e5)] += 1;
+  }
+  ASSERT_EQ(means_by_file.size(), 6u) << "test images must differ";
+  UnpairedLoader loader(o);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::set<double> seen;
+    for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
+      seen.insert(std::round(loader.next().real_a.mean().item<double>() * 1e5));
+    }
+    EXPECT_EQ(seen.size(), 6u) << "epoch " << epoch;
+  }
+}
+
+TEST_F(Data, RandomCropAndFlipStayInsideTheResizedImage) {
+  const at::Tensor full = load_image_resized(dir_ / "trainA/photo.jpeg", 36);
+  bool saw_flip = false;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    const at::Tensor crop =
+        load_training_image(dir_ / "trainA/photo.jpeg", TransformOptions{36, 32, true}, seed);
+    bool found = false;
+    for (int64_t top = 0; top <= 4 && !found; ++top) {
+      for (int64_t left = 0; left <= 4 && !found; ++left) {
+        const at::Tensor window = full.slice(1, top, top + 32).slice(2, left, left + 32);
+        if (torch::equal(window, crop)) found = true;
+        if (torch::equal(window.flip({2}), crop)) {
+          found = true;
+          saw_flip = true;
+        }
+      }
+    }
+    EXPECT_TRUE(found) << "seed " << seed;
+  }
+  EXPECT_TRUE(saw_flip);
+}
+
+TEST_F(Data, LoaderRefusesAMissingDomainFolder) {
+  fs::remove_all(dir_ / "trainB");
+  try {
+    UnpairedLoader loader(options());
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("trainB"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Data, WriteImageRoundTripsWithinOneLevelAndLeavesNoTemporaryFile) {
+  const at::Tensor image = torch::rand({3, 17, 23}) * 2 - 1;
+  write_image(dir_ / "out.png", image);
+  const at::Tensor read = read_image(dir_ / "out.png");
+  EXPECT_EQ(read.sizes(), image.sizes());
+  EXPECT_LE((read - image).abs().max().item<float>(), 1.0f / 127.5f + 1e-6f);
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace cyclegan

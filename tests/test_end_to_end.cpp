@@ -1,0 +1,189 @@
+// Runs the real `cyclegan` executable the way a user does.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "cyclegan/checkpoint.h"
+#include "cyclegan/image_io.h"
+#include "cyclegan/report.h"
+#include "test_helpers.h"
+
+namespace cyclegan {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream stream(path);
+  std::stringstream text;
+  text << stream.rdbuf();
+  return text.str();
+}
+
+CommandResult run_cyclegan(const std::string& arguments, const fs::path& work_dir) {
+  const std::string exe = testing::executable();
+  const fs::path out = work_dir / "stdout.txt";
+  const fs::path err = work_dir / "stderr.txt";
+  const std::string command = "cd '" + work_dir.string() + "' && '" + exe + "' " + arguments +
+                              " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const int status = std::system(command.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_file(out);
+  result.err = read_file(err);
+  return result;
+}
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (testing::executable().empty()) GTEST_SKIP() << "CYCLEGAN_EXE not set (run through ctest)";
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(EndToEnd, HelpAndVersionExitZero) {
+  auto result = run_cyclegan("--help", dir_.path());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.out.find("translate"), std::string::npos);
+  for (const char* command : {"train", "translate", "make-data"}) {
+    result = run_cyclegan(std::string(command) + " --help", dir_.path());
+    EXPECT_EQ(result.exit_code, 0) << command;
+    EXPECT_NE(result.out.find("Examples"), std::string::npos) << command;
+  }
+  result = run_cyclegan("--version", dir_.path());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.out.find("cyclegan 0."), std::string::npos) << result.out;
+}
+
+TEST_F(EndToEnd, UsageAndConfigErrorsExitTwoWithOneLine) {
+  auto result = run_cyclegan("train --no-such-flag", dir_.path());
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  std::ofstream(dir_ / "bad.yaml") << "train:\n  lambda_id: -2\n";
+  result = run_cyclegan("train --config bad.yaml", dir_.path());
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("bad.yaml: key 'train.lambda_id' must be >= 0, got -2"),
+            std::string::npos)
+      << result.err;
+  result = run_cyclegan("train --set model.generator=unet", dir_.path());
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("did you mean 'model.generator_type'"), std::string::npos)
+      << result.err;
+}
+
+TEST_F(EndToEnd, TrainWritesEveryPromisedFileAndTranslateKeepsInputSizes) {
+  auto result =
+      run_cyclegan("make-data --out data --size 32 --count 6 --test-count 2 --seed 3", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+
+  result = run_cyclegan(
+      "train --set data.root=data --set model.input_dim=32 --set model.gen_n_filters=8 "
+      "--set model.disc_n_filters=8 --set train.epochs=1 --set train.decay_epochs=1 "
+      "--set output.dir=run --set output.log_every=2 --set output.sample_every=4 "
+      "--set output.checkpoint_every=5 --set train.pool_size=3",
+      dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const fs::path run = dir_ / "run";
+  for (const char* file : {"config.yaml", "train.log", "losses.csv", "g_AB.pt", "g_BA.pt",
+                           "d_A.pt", "d_B.pt"}) {
+    EXPECT_TRUE(fs::is_regular_file(run / file)) << file;
+  }
+  // Checkpoint paths go to stdout for scripts.
+  EXPECT_NE(result.out.find("g_AB.pt"), std::string::npos) << result.out;
+  // The progress line names every loss.
+  EXPECT_NE(result.err.find("D_A"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("reconstr"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("s/step"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("ETA"), std::string::npos) << result.err;
+
+  // 2 epochs of max(6, 6) steps: every row finite, steps 1..12, epochs 1 and 2.
+  std::ifstream csv(run / "losses.csv");
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, LossLog::header());
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    std::stringstream fields(line);
+    std::string field;
+    std::vector<double> values;
+    while (std::getline(fields, field, ',')) values.push_back(std::stod(field));
+    ASSERT_EQ(values.size(), 10u) << line;
+    EXPECT_EQ(values[0], rows);
+    EXPECT_EQ(values[1], rows <= 6 ? 1 : 2);
+    for (double value : values) EXPECT_TRUE(std::isfinite(value)) << line;
+    EXPECT_GT(values[8], 0.0) << "learning rate";
+  }
+  EXPECT_EQ(rows, 12);
+
+  // Samples at steps 4, 8 and 12, laid out 2 rows x 4 columns of 32x32 with 2-pixel gutters.
+  for (const char* sample : {"step_000004.png", "step_000008.png", "step_000012.png"}) {
+    ASSERT_TRUE(fs::is_regular_file(run / "samples" / sample)) << sample;
+  }
+  const at::Tensor grid = read_image(run / "samples/step_000012.png");
+  EXPECT_EQ(grid.size(1), 2 * 34 + 2);
+  EXPECT_EQ(grid.size(2), 4 * 34 + 2);
+
+  // The resolved configuration is complete and reflects the overrides.
+  const std::string resolved = read_file(run / "config.yaml");
+  EXPECT_NE(resolved.find("input_dim: 32"), std::string::npos) << resolved;
+  EXPECT_NE(resolved.find("lambda_reconstr: 10"), std::string::npos) << resolved;
+
+  // Generator files describe themselves.
+  const NetworkFile g_ab = read_network_file(run / "g_AB.pt");
+  EXPECT_EQ(g_ab.info.kind, "generator");
+  EXPECT_EQ(g_ab.info.architecture, "unet");
+  EXPECT_EQ(g_ab.info.filters, 8);
+  EXPECT_EQ(g_ab.info.image_size, 32);
+  EXPECT_EQ(g_ab.info.step, 12);
+
+  // Translate a folder holding images of sizes the U-Net cannot take directly.
+  fs::create_directories(dir_ / "inputs");
+  write_image(dir_ / "inputs/odd.png", torch::rand({3, 37, 50}) * 2 - 1);
+  write_image(dir_ / "inputs/small.jpg", torch::rand({3, 9, 13}) * 2 - 1);
+  write_image(dir_ / "inputs/square.png", torch::rand({3, 32, 32}) * 2 - 1);
+  result = run_cyclegan("translate --ckpt run/g_AB.pt inputs -o translated", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(read_image(dir_ / "translated/odd.png").sizes(), (std::vector<int64_t>{3, 37, 50}));
+  EXPECT_EQ(read_image(dir_ / "translated/small.png").sizes(), (std::vector<int64_t>{3, 9, 13}));
+  EXPECT_EQ(read_image(dir_ / "translated/square.png").sizes(), (std::vector<int64_t>{3, 32, 32}));
+  EXPECT_NE(result.out.find("translated/odd.png"), std::string::npos) << result.out;
+
+  // --resize gives a fixed size instead.
+  result = run_cyclegan("translate --ckpt run/g_BA.pt inputs/odd.png --resize 64 -o resized",
+                        dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(read_image(dir_ / "resized/odd.png").sizes(), (std::vector<int64_t>{3, 64, 64}));
+
+  // A discriminator is not a generator.
+  result = run_cyclegan("translate --ckpt run/d_A.pt inputs -o nope", dir_.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("d_A.pt: holds a discriminator"), std::string::npos) << result.err;
+}
+
+TEST_F(EndToEnd, MakeDataIsReproducibleAndKeepsAnExistingDataset) {
+  ASSERT_EQ(run_cyclegan("make-data --out a --size 32 --count 3 --test-count 1", dir_.path())
+                .exit_code,
+            0);
+  ASSERT_EQ(run_cyclegan("make-data --out b --size 32 --count 3 --test-count 1", dir_.path())
+                .exit_code,
+            0);
+  EXPECT_EQ(read_file(dir_ / "a/trainA/apple_0002.png"), read_file(dir_ / "b/trainA/apple_0002.png"));
+  const auto again = run_cyclegan("make-data --out a --size 32 --count 3", dir_.path());
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.err.find("keeping it"), std::string::npos) << again.err;
+}
+
+}  // namespace
+}  // namespace cyclegan

@@ -1,0 +1,241 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "cyclegan/errors.h"
+#include "cyclegan/networks.h"
+#include "test_helpers.h"
+
+namespace cyclegan {
+namespace {
+
+struct KeyShape {
+  std::string key;
+  std::vector<int64_t> shape;
+};
+
+// Parses tests/data/official_state_dict_keys.txt (copied from the official networks): sections
+// start with "# <name> ..." and list "key [d0, d1, ...]" lines.
+std::map<std::string, std::vector<KeyShape>> official_layouts() {
+  std::ifstream file(testing::source_dir() / "tests/data/official_state_dict_keys.txt");
+  EXPECT_TRUE(file.good()) << "missing tests/data/official_state_dict_keys.txt";
+  std::map<std::string, std::vector<KeyShape>> layouts;
+  std::string section;
+  std::vector<KeyShape> keys;
+  auto close_section = [&] {
+    if (!section.empty() && !keys.empty() && layouts.count(section) == 0) layouts[section] = keys;
+    keys.clear();
+  };
+  std::string line;
+  while (std::getline(file, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      close_section();
+      std::istringstream words(line.substr(2));
+      words >> section;
+      continue;
+    }
+    const auto bracket = line.find('[');
+    if (line.empty() || bracket == std::string::npos) continue;
+    KeyShape entry;
+    entry.key = line.substr(0, line.find(' '));
+    std::string dims = line.substr(bracket + 1, line.find(']') - bracket - 1);
+    std::replace(dims.begin(), dims.end(), ',', ' ');
+    std::istringstream numbers(dims);
+    for (int64_t d; numbers >> d;) entry.shape.push_back(d);
+    keys.push_back(entry);
+  }
+  close_section();
+  return layouts;
+}
+
+std::vector<KeyShape> layout_of(const torch::nn::Module& module) {
+  std::vector<KeyShape> keys;
+  for (const auto& item : module.named_parameters()) {
+    keys.push_back({item.key(), item.value().sizes().vec()});
+  }
+  return keys;
+}
+
+void expect_same_layout(const std::vector<KeyShape>& actual, const std::vector<KeyShape>& expected,
+                        const std::string& name) {
+  ASSERT_EQ(actual.size(), expected.size()) << name << ": number of state_dict tensors";
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(actual[i].key, expected[i].key) << name << " tensor #" << i;
+    EXPECT_EQ(actual[i].shape, expected[i].shape) << name << " " << expected[i].key;
+  }
+}
+
+class Networks : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::manual_seed(0); }
+};
+
+TEST_F(Networks, GeneratorsMatchOfficialStateDictKeysAndShapes) {
+  const auto layouts = official_layouts();
+  for (const std::string name : {"resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"}) {
+    ASSERT_EQ(layouts.count(name), 1u) << name << " missing from the reference list";
+    for (bool dropout : {false, true}) {
+      auto generator = make_generator(GeneratorOptions().architecture(name).ngf(64).dropout(dropout));
+      auto expected = layouts.at(name);
+      if (dropout && name.rfind("resnet", 0) == 0) {
+        // Official layout: dropout shifts each block's second conv from index 5 to 6.
+        for (auto& entry : expected) {
+          const auto at = entry.key.find("conv_block.5.");
+          if (at != std::string::npos) entry.key.replace(at, 13, "conv_block.6.");
+        }
+      }
+      expect_same_layout(layout_of(*generator), expected, name + (dropout ? "+dropout" : ""));
+    }
+  }
+}
+
+TEST_F(Networks, PatchDiscriminatorMatchesOfficialStateDictKeysAndShapes) {
+  const auto layouts = official_layouts();
+  ASSERT_EQ(layouts.count("NLayerDiscriminator"), 1u);
+  PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(64).n_layers(3));
+  expect_same_layout(layout_of(*discriminator), layouts.at("NLayerDiscriminator"), "PatchGAN");
+}
+
+TEST_F(Networks, ParameterCountsMatchPublishedFigures) {
+  const std::map<std::string, int64_t> expected = {{"resnet_9blocks", 11378179},
+                                                   {"resnet_6blocks", 7837699},
+                                                   {"unet_256", 54409603},
+                                                   {"unet_128", 41825667}};
+  for (const auto& [name, count] : expected) {
+    EXPECT_EQ(count_parameters(*make_generator(GeneratorOptions().architecture(name).ngf(64))),
+              count)
+        << name;
+  }
+  // The book's U-Net, Example 5-2, with 32 filters.
+  EXPECT_EQ(count_parameters(*make_generator(GeneratorOptions().architecture("unet").ngf(32))),
+            1545411);
+  EXPECT_EQ(count_parameters(*PatchDiscriminator(PatchDiscriminatorOptions().ndf(64))), 2764737);
+  EXPECT_EQ(count_parameters(*PatchDiscriminator(PatchDiscriminatorOptions().ndf(32))), 694241);
+}
+
+TEST_F(Networks, InstanceNormHasNoStateDictEntries) {
+  InstanceNorm norm;
+  EXPECT_TRUE(norm->named_parameters().is_empty());
+  EXPECT_TRUE(norm->named_buffers().is_empty());
+}
+
+TEST_F(Networks, InstanceNormNormalisesEachSampleAndChannelByHand) {
+  // Sample 0 channel 0: [1 2; 3 4] -> mean 2.5, variance 1.25 (biased).
+  // Sample 0 channel 1: constant 7 -> all zeros.
+  // Sample 1 channel 0: [0 0; 0 8] -> mean 2, variance 12.
+  auto x = torch::tensor({1.f, 2.f, 3.f, 4.f, 7.f, 7.f, 7.f, 7.f, 0.f, 0.f, 0.f, 8.f, 1.f, 1.f,
+                          1.f, 1.f})
+               .reshape({2, 2, 2, 2});
+  InstanceNorm norm;
+  for (bool training : {true, false}) {
+    norm->train(training);
+    auto y = norm->forward(x);
+    const float s0 = std::sqrt(1.25f + 1e-5f);
+    const float s2 = std::sqrt(12.f + 1e-5f);
+    auto expected = torch::tensor({-1.5f / s0, -0.5f / s0, 0.5f / s0, 1.5f / s0, 0.f, 0.f, 0.f,
+                                   0.f, -2.f / s2, -2.f / s2, -2.f / s2, 6.f / s2, 0.f, 0.f, 0.f,
+                                   0.f})
+                        .reshape({2, 2, 2, 2});
+    // A constant channel normalises to ~3e-5, not 0: float rounding of its mean over sqrt(eps).
+    EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-4)) << "training=" << training << "\n" << y;
+  }
+}
+
+TEST_F(Networks, GeneratorsKeepShapeAndRangeAtValidSizes) {
+  // Shapes do not depend on the filter count; 8 filters keeps this fast.
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> cases = {
+      {"resnet_9blocks", {64, 128, 256}}, {"resnet_6blocks", {64, 128, 256}},
+      {"unet_128", {128, 256}},           {"unet_256", {256}},
+      {"unet", {64, 128, 256}}};
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, sizes] : cases) {
+    auto generator = make_generator(GeneratorOptions().architecture(name).ngf(8));
+    init_weights(*generator);
+    for (int64_t size : sizes) {
+      auto x = torch::rand({1, 3, size, size}) * 2 - 1;
+      auto y = generator->forward(x);
+      EXPECT_EQ(y.sizes(), x.sizes()) << name << " at " << size;
+      EXPECT_LE(y.max().item<float>(), 1.f) << name;
+      EXPECT_GE(y.min().item<float>(), -1.f) << name;
+      EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << name;
+    }
+  }
+}
+
+TEST_F(Networks, GeneratorSizeMultiplesFollowTheirDownsampling) {
+  EXPECT_EQ(generator_size_multiple("resnet_9blocks"), 4);
+  EXPECT_EQ(generator_size_multiple("resnet"), 4);
+  EXPECT_EQ(generator_size_multiple("unet"), 16);
+  EXPECT_EQ(generator_size_multiple("u-net"), 16);
+  EXPECT_EQ(generator_size_multiple("unet_128"), 128);
+  EXPECT_EQ(generator_size_multiple("unet_256"), 256);
+  EXPECT_THROW(generator_size_multiple("vgg"), ConfigError);
+  EXPECT_THROW(make_generator(GeneratorOptions().architecture("vgg")), ConfigError);
+}
+
+TEST_F(Networks, PatchDiscriminatorGivesOneScorePerPatch) {
+  PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(8));
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(discriminator->forward(torch::zeros({2, 3, 256, 256})).sizes(),
+            (std::vector<int64_t>{2, 1, 30, 30}));
+  EXPECT_EQ(discriminator->forward(torch::zeros({1, 3, 128, 128})).sizes(),
+            (std::vector<int64_t>{1, 1, 14, 14}));
+  EXPECT_EQ(discriminator->forward(torch::zeros({1, 3, 64, 64})).sizes(),
+            (std::vector<int64_t>{1, 1, 6, 6}));
+}
+
+TEST_F(Networks, GradientsReachTheFirstLayer) {
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> networks;
+  for (const std::string name : {"resnet_6blocks", "unet_128", "unet"}) {
+    networks.emplace_back(name, make_generator(GeneratorOptions().architecture(name).ngf(8)));
+  }
+  networks.emplace_back("patchgan", PatchDiscriminator(PatchDiscriminatorOptions().ndf(8)).ptr());
+  for (auto& [name, network] : networks) {
+    init_weights(*network);
+    auto x = torch::rand({1, 3, 128, 128}) * 2 - 1;
+    at::Tensor y;
+    if (auto generator = std::dynamic_pointer_cast<GeneratorModule>(network)) {
+      y = generator->forward(x);
+    } else {
+      y = std::dynamic_pointer_cast<PatchDiscriminatorImpl>(network)->forward(x);
+    }
+    y.pow(2).mean().backward();
+    const auto first = network->named_parameters().begin()->value();
+    ASSERT_TRUE(first.grad().defined()) << name;
+    EXPECT_GT(first.grad().abs().sum().item<double>(), 0.0) << name;
+  }
+}
+
+TEST_F(Networks, InitialisationIsNormalWithStd002AndZeroBias) {
+  auto generator = make_generator(GeneratorOptions().architecture("resnet_9blocks").ngf(64));
+  init_weights(*generator);
+  std::vector<at::Tensor> weights;
+  for (const auto& item : generator->named_parameters()) {
+    if (item.value().dim() > 1) {
+      weights.push_back(item.value().flatten());
+    } else {
+      EXPECT_EQ(item.value().abs().max().item<float>(), 0.f) << item.key();
+    }
+  }
+  auto all = torch::cat(weights);
+  EXPECT_NEAR(all.mean().item<double>(), 0.0, 1e-3);
+  EXPECT_NEAR(all.std().item<double>(), 0.02, 5e-4);
+}
+
+TEST_F(Networks, OfficialUnetSkipCarriesTheActivatedInput) {
+  // The official block's in-place LeakyReLU rewrites x before concatenation; weights imported
+  // from PyTorch only reproduce its outputs if we do the same.
+  UnetBlock inner(UnetBlockOptions().outer_channels(2).inner_channels(2).innermost(true), nullptr);
+  auto x = torch::randn({1, 2, 4, 4});
+  auto expected_skip = torch::leaky_relu(x, 0.2);
+  torch::NoGradGuard no_grad;
+  auto y = inner->forward(x.clone());
+  EXPECT_EQ(y.size(1), 4);
+  EXPECT_TRUE(torch::allclose(y.slice(1, 0, 2), expected_skip));
+}
+
+}  // namespace
+}  // namespace cyclegan
