@@ -4,7 +4,7 @@
 # About 10 minutes on 2 CPU cores after the first build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh cyclegan
 BUILD_DIR=${BUILD_DIR:-build}
 CYCLEGAN="$BUILD_DIR/cyclegan"
 RUN_DIR=runs/demo

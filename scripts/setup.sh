@@ -2,7 +2,8 @@
 # Installs what cyclegan needs from Debian 12's packages (skipping what is present), then
 # configures and builds it in build/ (Release). Safe to run again: it only does what is missing.
 #
-#   scripts/setup.sh            # install + build
+#   scripts/setup.sh            # install + build everything (tool, tests)
+#   scripts/setup.sh cyclegan   # install + build only the named targets
 #   BUILD_DIR=out scripts/setup.sh
 set -euo pipefail
 
@@ -55,5 +56,7 @@ else
 fi
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" --parallel "$JOBS"
+targets=()
+for target in "$@"; do targets+=(--target "$target"); done
+cmake --build "$BUILD_DIR" --parallel "$JOBS" "${targets[@]}"
 echo "setup: built $BUILD_DIR/cyclegan" >&2
