@@ -56,7 +56,8 @@ StateDict state_dict(const torch::nn::Module& module) {
   return weights;
 }
 
-void load_state_dict(torch::nn::Module& module, const StateDict& weights, const std::string& origin) {
+void load_state_dict(torch::nn::Module& module, const StateDict& weights,
+                     const std::string& origin) {
   StateDict expected = state_dict(module);
   std::vector<std::string> missing;
   std::vector<std::string> unexpected;
@@ -113,7 +114,8 @@ void save_network(const fs::path& path, const torch::nn::Module& module, const N
   try {
     bytes = torch::pickle_save(c10::IValue(file));
   } catch (const c10::Error& e) {
-    throw CheckpointError(path.string() + ": cannot serialise checkpoint: " + e.what_without_backtrace());
+    throw CheckpointError(path.string() +
+                          ": cannot serialise checkpoint: " + e.what_without_backtrace());
   }
   std::string error;
   if (!write_file_atomically(path, bytes.data(), bytes.size(), &error)) {
@@ -125,7 +127,8 @@ NetworkFile read_network_file(const fs::path& path) {
   const std::string origin = path.string();
   std::ifstream stream(path, std::ios::binary);
   if (!stream) throw CheckpointError(origin + ": cannot open checkpoint file");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+  std::vector<char> bytes((std::istreambuf_iterator<char>(stream)),
+                          std::istreambuf_iterator<char>());
   if (bytes.empty()) throw CheckpointError(origin + ": checkpoint file is empty");
   c10::IValue value;
   try {

@@ -72,15 +72,16 @@ const std::vector<Field>& fields() {
       {"train", "pool_size", &TrainConfig::pool_size, 0,
        "history of generated images shown to the discriminators; 0 = none"},
       {"train", "seed", &TrainConfig::seed, 0, "seed for weights, data order and augmentation"},
-      {"train", "device", &TrainConfig::device, kNoMin, "auto (CUDA if present), cpu, cuda, cuda:N"},
+      {"train", "device", &TrainConfig::device, kNoMin,
+       "auto (CUDA if present), cpu, cuda, cuda:N"},
       {"train", "threads", &TrainConfig::threads, 0, "CPU threads for LibTorch; 0 = all cores"},
       {"output", "dir", &TrainConfig::output_dir, kNoMin,
        "run directory: config, logs, samples, checkpoints"},
       {"output", "log_every", &TrainConfig::log_every, 1, "steps between progress lines"},
       {"output", "sample_every", &TrainConfig::sample_every, 0,
-       "steps between sample grids; 0 = at epoch ends only"},
+       "steps between sample grids (and one at the finish); 0 = at epoch ends"},
       {"output", "checkpoint_every", &TrainConfig::checkpoint_every, 0,
-       "steps between checkpoints; 0 = at epoch ends only"},
+       "steps between checkpoints; one is also written at every epoch end and at the finish"},
   };
   return kFields;
 }
@@ -115,12 +116,12 @@ std::string nearest_section_hint(const std::string& wanted) {
 
 std::string nearest_key_hint(const std::string& wanted) {
   // Compare against both `section.key` and the bare key, so `lamda_id` finds `train.lambda_id`.
-  const std::string bare = wanted.substr(wanted.find('.') == std::string::npos ? 0 : wanted.find('.') + 1);
+  const std::string bare =
+      wanted.substr(wanted.find('.') == std::string::npos ? 0 : wanted.find('.') + 1);
   const Field* best = nullptr;
   size_t best_distance = std::numeric_limits<size_t>::max();
   for (const Field& field : fields()) {
-    size_t distance =
-        std::min(edit_distance(wanted, field.name()), edit_distance(bare, field.key));
+    size_t distance = std::min(edit_distance(wanted, field.name()), edit_distance(bare, field.key));
     // A truncated key (`generator` for `generator_type`) is a near miss too.
     if (bare.size() >= 3 && std::string(field.key).rfind(bare, 0) == 0) {
       distance = std::min<size_t>(distance, 1);
@@ -267,7 +268,8 @@ std::vector<ConfigKeyDoc> config_key_docs() {
   const TrainConfig defaults;
   std::vector<ConfigKeyDoc> docs;
   for (const Field& field : fields()) {
-    docs.push_back({field.name(), type_name(field), field_text(defaults, field), field.description});
+    docs.push_back(
+        {field.name(), type_name(field), field_text(defaults, field), field.description});
   }
   return docs;
 }
@@ -298,7 +300,8 @@ TrainConfig load_train_config(const std::filesystem::path& file) {
     if (!is_section(section)) {
       // A flat `input_dim: 64` at the top level gets pointed to `model.input_dim`.
       const std::string hint = nearest_section_hint(section);
-      throw ConfigError(origin + ": unknown section '" + section + "'" + line_of(section_entry.first) +
+      throw ConfigError(origin + ": unknown section '" + section + "'" +
+                        line_of(section_entry.first) +
                         (hint.empty() ? nearest_key_hint(section) : hint) +
                         "; expected data, model, train, output");
     }
@@ -359,7 +362,8 @@ void validate(const TrainConfig& config, const std::string& origin) {
   const auto& architectures = generator_architectures();
   const std::string generator = canonical_generator_name(config.generator_type);
   if (std::find(architectures.begin(), architectures.end(), generator) == architectures.end()) {
-    throw ConfigError(prefix + "key 'model.generator_type' must be one of unet, unet_128, "
+    throw ConfigError(prefix +
+                      "key 'model.generator_type' must be one of unet, unet_128, "
                       "unet_256, resnet_6blocks, resnet_9blocks (or u-net, resnet), got '" +
                       config.generator_type + "'");
   }

@@ -57,9 +57,9 @@ at::Tensor load_training_image(const fs::path& path, const TransformOptions& tra
   const int64_t top = slack > 0 ? uniform_below(generator, slack + 1) : 0;
   const int64_t left = slack > 0 ? uniform_below(generator, slack + 1) : 0;
   const bool flip = transform.flip && (generator() & 1u);
-  cv::Mat crop = rgb(cv::Rect(static_cast<int>(left), static_cast<int>(top),
-                              static_cast<int>(transform.crop_size),
-                              static_cast<int>(transform.crop_size)));
+  cv::Mat crop =
+      rgb(cv::Rect(static_cast<int>(left), static_cast<int>(top),
+                   static_cast<int>(transform.crop_size), static_cast<int>(transform.crop_size)));
   cv::Mat augmented;
   if (flip) {
     cv::flip(crop, augmented, 1);
@@ -136,8 +136,8 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
   batch.real_b = torch::empty({options_.batch_size, 3, side, side});
   const size_t image_bytes = sizeof(float) * 3 * static_cast<size_t>(side * side);
   for (int64_t i = 0; i < options_.batch_size; ++i) {
-    const uint64_t item = mix_seed({options_.seed, static_cast<uint64_t>(global_step),
-                                    static_cast<uint64_t>(i)});
+    const uint64_t item =
+        mix_seed({options_.seed, static_cast<uint64_t>(global_step), static_cast<uint64_t>(i)});
     std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
     const int64_t index_b = uniform_below(pick_b, size_b());
     const at::Tensor image_a =

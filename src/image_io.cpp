@@ -132,7 +132,8 @@ std::vector<unsigned char> to_rgb8(const at::Tensor& image) {
 void write_image(const fs::path& path, const at::Tensor& image) {
   at::Tensor chw = image.dim() == 4 ? image[0] : image;
   std::vector<unsigned char> rgb = to_rgb8(chw);
-  cv::Mat rgb_mat(static_cast<int>(chw.size(1)), static_cast<int>(chw.size(2)), CV_8UC3, rgb.data());
+  cv::Mat rgb_mat(static_cast<int>(chw.size(1)), static_cast<int>(chw.size(2)), CV_8UC3,
+                  rgb.data());
   cv::Mat bgr;
   cv::cvtColor(rgb_mat, bgr, cv::COLOR_RGB2BGR);
   std::vector<unsigned char> encoded;

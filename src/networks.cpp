@@ -33,9 +33,8 @@ nn::ReflectionPad2d reflection_pad(int64_t padding) {
 }
 
 nn::Upsample upsample_nearest_2x() {
-  return nn::Upsample(nn::UpsampleOptions()
-                          .scale_factor(std::vector<double>{2.0, 2.0})
-                          .mode(torch::kNearest));
+  return nn::Upsample(
+      nn::UpsampleOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest));
 }
 
 // Keras 'same' padding for a 4x4 stride-1 conv pads 1 before and 2 after (book, Example 5-2).
@@ -85,7 +84,9 @@ ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
   register_module("conv_block", conv_block_);
 }
 
-torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x) { return x + conv_block_->forward(x); }
+torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x) {
+  return x + conv_block_->forward(x);
+}
 
 ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) {
   const int64_t ngf = options.ngf();
@@ -172,8 +173,7 @@ UnetGeneratorImpl::UnetGeneratorImpl(const UnetGeneratorOptions& options) {
   TORCH_CHECK(options.num_downs() >= 5, "UnetGenerator num_downs must be >= 5, got ",
               options.num_downs());
   auto block = std::make_shared<UnetBlockImpl>(
-      UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).innermost(true),
-      nullptr);
+      UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).innermost(true), nullptr);
   for (int64_t i = 0; i < options.num_downs() - 5; ++i) {
     block = std::make_shared<UnetBlockImpl>(
         UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).dropout(

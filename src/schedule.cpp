@@ -18,7 +18,8 @@ LinearDecaySchedule::LinearDecaySchedule(double base_rate, int64_t constant_epoc
 
 double LinearDecaySchedule::rate(int64_t epoch) const {
   const int64_t into_decay = std::clamp<int64_t>(epoch - constant_epochs_ + 1, 0, decay_epochs_);
-  return base_rate_ * (1.0 - static_cast<double>(into_decay) / static_cast<double>(decay_epochs_ + 1));
+  return base_rate_ *
+         (1.0 - static_cast<double>(into_decay) / static_cast<double>(decay_epochs_ + 1));
 }
 
 }  // namespace cyclegan

@@ -23,7 +23,8 @@ namespace cyclegan {
 namespace fs = std::filesystem;
 
 torch::Device resolve_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
+  if (name == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
   if (name == "cpu") return torch::kCPU;
   if (name.rfind("cuda", 0) == 0) {
     if (!torch::cuda::is_available()) {
@@ -122,8 +123,8 @@ Trainer::Trainer(const TrainConfig& config)
   g_ba_ = make_generator(generator_options);
   d_a_ = PatchDiscriminator(discriminator_options);
   d_b_ = PatchDiscriminator(discriminator_options);
-  for (torch::nn::Module* network :
-       std::initializer_list<torch::nn::Module*>{g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
+  for (torch::nn::Module* network : std::initializer_list<torch::nn::Module*>{
+           g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
     init_weights(*network);
     network->to(device_);
     network->train();
@@ -259,7 +260,8 @@ RunSummary Trainer::run() {
 
   // Console sinks come from the caller's default logger; the run adds its own debug-level file.
   std::vector<spdlog::sink_ptr> sinks = spdlog::default_logger()->sinks();
-  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / "train.log").string());
+  auto file_sink =
+      std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / "train.log").string());
   file_sink->set_level(spdlog::level::debug);
   sinks.push_back(file_sink);
   spdlog::logger log("train", sinks.begin(), sinks.end());
@@ -286,10 +288,11 @@ RunSummary Trainer::run() {
   int64_t total_steps = schedule.total_epochs() * steps_per_epoch;
   if (config_.max_steps > 0) total_steps = std::min(total_steps, config_.max_steps);
 
-  log.info("run directory {} | device {} | {} threads | generator {} ({} parameters each), "
-           "discriminator patchgan ({} parameters each)",
-           run_dir.string(), device_.str(), threads, canonical_generator_name(config_.generator_type),
-           count_parameters(*g_ab_), count_parameters(*d_a_));
+  log.info(
+      "run directory {} | device {} | {} threads | generator {} ({} parameters each), "
+      "discriminator patchgan ({} parameters each)",
+      run_dir.string(), device_.str(), threads, canonical_generator_name(config_.generator_type),
+      count_parameters(*g_ab_), count_parameters(*d_a_));
   log.info("data {}: {} A and {} B images, {} steps per epoch, {} epochs, {} steps in all",
            config_.data_root, loader.size_a(), loader.size_b(), steps_per_epoch,
            schedule.total_epochs(), total_steps);
@@ -331,15 +334,16 @@ RunSummary Trainer::run() {
       const double mean_seconds =
           std::accumulate(recent_step_seconds.begin(), recent_step_seconds.end(), 0.0) /
           static_cast<double>(recent_step_seconds.size());
-      log.info("epoch {}/{} step {}/{} ({}/{}) | D_A {:.3f} D_B {:.3f} | G {:.3f}: valid {:.3f} "
-               "reconstr {:.3f} id {:.3f} | lr {:.1e} | {:.3f} s/step | ETA {}",
-               epoch + 1, schedule.total_epochs(), batch.step_in_epoch + 1, steps_per_epoch,
-               steps_done_, total_steps, losses.d_a, losses.d_b, losses.g_total, losses.g_validity,
-               losses.g_reconstr, losses.g_identity, rate, mean_seconds,
-               format_duration(mean_seconds * static_cast<double>(total_steps - steps_done_)));
+      log.info(
+          "epoch {}/{} step {}/{} ({}/{}) | D_A {:.3f} D_B {:.3f} | G {:.3f}: valid {:.3f} "
+          "reconstr {:.3f} id {:.3f} | lr {:.1e} | {:.3f} s/step | ETA {}",
+          epoch + 1, schedule.total_epochs(), batch.step_in_epoch + 1, steps_per_epoch, steps_done_,
+          total_steps, losses.d_a, losses.d_b, losses.g_total, losses.g_validity, losses.g_reconstr,
+          losses.g_identity, rate, mean_seconds,
+          format_duration(mean_seconds * static_cast<double>(total_steps - steps_done_)));
     }
-    const bool sample_due = config_.sample_every > 0 ? steps_done_ % config_.sample_every == 0
-                                                     : epoch_end;
+    const bool sample_due =
+        config_.sample_every > 0 ? steps_done_ % config_.sample_every == 0 : epoch_end;
     if (sample_due || last_step) write_samples();
     const bool checkpoint_due =
         (config_.checkpoint_every > 0 && steps_done_ % config_.checkpoint_every == 0) || epoch_end;

@@ -73,8 +73,8 @@ std::vector<fs::path> Translator::translate(const std::vector<fs::path>& files) 
   std::error_code error;
   fs::create_directories(options_.output_dir, error);
   if (error) {
-    throw DataError(options_.output_dir.string() + ": cannot create output folder: " +
-                    error.message());
+    throw DataError(options_.output_dir.string() +
+                    ": cannot create output folder: " + error.message());
   }
   // Output names follow input stems; inputs from different folders may share one.
   std::vector<fs::path> outputs;
@@ -107,7 +107,8 @@ std::vector<fs::path> Translator::translate(const std::vector<fs::path>& files) 
       std::vector<at::Tensor> group;
       for (size_t i : indices) group.push_back(images[i - begin]);
       const at::Tensor result =
-          translate_any_size(*generator_, torch::stack(group).to(device_), multiple).to(torch::kCPU);
+          translate_any_size(*generator_, torch::stack(group).to(device_), multiple)
+              .to(torch::kCPU);
       for (size_t k = 0; k < indices.size(); ++k) {
         write_image(outputs[indices[k]], result[static_cast<int64_t>(k)]);
       }

@@ -17,13 +17,14 @@ namespace {
 namespace fs = std::filesystem;
 
 // Writes a gradient image with `channels` channels and `depth` (CV_8U or CV_16U).
-void write_test_image(const fs::path& path, int width, int height, int channels, int depth = CV_8U) {
+void write_test_image(const fs::path& path, int width, int height, int channels,
+                      int depth = CV_8U) {
   cv::Mat image(height, width, CV_MAKETYPE(depth, channels));
   const double scale = depth == CV_16U ? 257.0 : 1.0;
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       for (int c = 0; c < channels; ++c) {
-        const double value = (x * 255.0 / width + c * 60 + y) ;
+        const double value = (x * 255.0 / width + c * 60 + y);
         const double clipped = std::min(255.0, value) * scale;
         if (depth == CV_16U) {
           image.ptr<uint16_t>(y)[x * channels + c] = static_cast<uint16_t>(clipped);

@@ -33,12 +33,12 @@ TEST(Losses, GeneratorTotalIsTheWeightedSumOfItsTerms) {
   const GeneratorLoss loss =
       generator_loss(d_b_fake, d_a_fake, real_a, rec_a, real_b, rec_b, idt_a, idt_b, weights);
 
-  const double validity = (d_b_fake - 1).pow(2).mean().item<double>() +
-                          (d_a_fake - 1).pow(2).mean().item<double>();
-  const double reconstr = (rec_a - real_a).abs().mean().item<double>() +
-                          (rec_b - real_b).abs().mean().item<double>();
-  const double identity = (idt_a - real_a).abs().mean().item<double>() +
-                          (idt_b - real_b).abs().mean().item<double>();
+  const double validity =
+      (d_b_fake - 1).pow(2).mean().item<double>() + (d_a_fake - 1).pow(2).mean().item<double>();
+  const double reconstr =
+      (rec_a - real_a).abs().mean().item<double>() + (rec_b - real_b).abs().mean().item<double>();
+  const double identity =
+      (idt_a - real_a).abs().mean().item<double>() + (idt_b - real_b).abs().mean().item<double>();
   EXPECT_NEAR(loss.validity.item<double>(), validity, 1e-6);
   EXPECT_NEAR(loss.reconstr.item<double>(), reconstr, 1e-6);
   EXPECT_NEAR(loss.identity.item<double>(), identity, 1e-6);
@@ -48,8 +48,8 @@ TEST(Losses, GeneratorTotalIsTheWeightedSumOfItsTerms) {
 TEST(Losses, IdentityTermIsSkippedWhenItsWeightIsZero) {
   auto x = torch::rand({1, 3, 8, 8});
   auto d = torch::rand({1, 1, 6, 6});
-  const GeneratorLoss loss =
-      generator_loss(d, d, x, x + 0.5, x, x, at::Tensor(), at::Tensor(), LossWeights{1.0, 10.0, 0.0});
+  const GeneratorLoss loss = generator_loss(d, d, x, x + 0.5, x, x, at::Tensor(), at::Tensor(),
+                                            LossWeights{1.0, 10.0, 0.0});
   EXPECT_EQ(loss.identity.item<double>(), 0.0);
   EXPECT_NEAR(loss.total.item<double>(),
               loss.validity.item<double>() + 10.0 * loss.reconstr.item<double>(), 1e-5);
@@ -60,9 +60,9 @@ TEST(Losses, DiscriminatorLossIsHalfTheSumOfRealAndFakeTerms) {
   auto on_real = torch::full({1, 1, 2, 2}, 0.5f);  // (0.5 - 1)^2 = 0.25
   auto on_fake = torch::full({1, 1, 2, 2}, 0.5f);  // (0.5 - 0)^2 = 0.25
   EXPECT_NEAR(discriminator_loss(on_real, on_fake).item<double>(), 0.25, 1e-6);
-  EXPECT_NEAR(discriminator_loss(torch::ones({1, 1, 2, 2}), torch::zeros({1, 1, 2, 2}))
-                  .item<double>(),
-              0.0, 1e-9);
+  EXPECT_NEAR(
+      discriminator_loss(torch::ones({1, 1, 2, 2}), torch::zeros({1, 1, 2, 2})).item<double>(), 0.0,
+      1e-9);
 }
 
 }  // namespace

@@ -78,7 +78,8 @@ TEST_F(Networks, GeneratorsMatchOfficialStateDictKeysAndShapes) {
   for (const std::string name : {"resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"}) {
     ASSERT_EQ(layouts.count(name), 1u) << name << " missing from the reference list";
     for (bool dropout : {false, true}) {
-      auto generator = make_generator(GeneratorOptions().architecture(name).ngf(64).dropout(dropout));
+      auto generator =
+          make_generator(GeneratorOptions().architecture(name).ngf(64).dropout(dropout));
       auto expected = layouts.at(name);
       if (dropout && name.rfind("resnet", 0) == 0) {
         // Official layout: dropout shifts each block's second conv from index 5 to 6.
@@ -126,8 +127,8 @@ TEST_F(Networks, InstanceNormNormalisesEachSampleAndChannelByHand) {
   // Sample 0 channel 0: [1 2; 3 4] -> mean 2.5, variance 1.25 (biased).
   // Sample 0 channel 1: constant 7 -> all zeros.
   // Sample 1 channel 0: [0 0; 0 8] -> mean 2, variance 12.
-  auto x = torch::tensor({1.f, 2.f, 3.f, 4.f, 7.f, 7.f, 7.f, 7.f, 0.f, 0.f, 0.f, 8.f, 1.f, 1.f,
-                          1.f, 1.f})
+  auto x = torch::tensor(
+               {1.f, 2.f, 3.f, 4.f, 7.f, 7.f, 7.f, 7.f, 0.f, 0.f, 0.f, 8.f, 1.f, 1.f, 1.f, 1.f})
                .reshape({2, 2, 2, 2});
   InstanceNorm norm;
   for (bool training : {true, false}) {
@@ -135,9 +136,8 @@ TEST_F(Networks, InstanceNormNormalisesEachSampleAndChannelByHand) {
     auto y = norm->forward(x);
     const float s0 = std::sqrt(1.25f + 1e-5f);
     const float s2 = std::sqrt(12.f + 1e-5f);
-    auto expected = torch::tensor({-1.5f / s0, -0.5f / s0, 0.5f / s0, 1.5f / s0, 0.f, 0.f, 0.f,
-                                   0.f, -2.f / s2, -2.f / s2, -2.f / s2, 6.f / s2, 0.f, 0.f, 0.f,
-                                   0.f})
+    auto expected = torch::tensor({-1.5f / s0, -0.5f / s0, 0.5f / s0, 1.5f / s0, 0.f, 0.f, 0.f, 0.f,
+                                   -2.f / s2, -2.f / s2, -2.f / s2, 6.f / s2, 0.f, 0.f, 0.f, 0.f})
                         .reshape({2, 2, 2, 2});
     // A constant channel normalises to ~3e-5, not 0: float rounding of its mean over sqrt(eps).
     EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-4)) << "training=" << training << "\n" << y;
@@ -147,8 +147,10 @@ TEST_F(Networks, InstanceNormNormalisesEachSampleAndChannelByHand) {
 TEST_F(Networks, GeneratorsKeepShapeAndRangeAtValidSizes) {
   // Shapes do not depend on the filter count; 8 filters keeps this fast.
   const std::vector<std::pair<std::string, std::vector<int64_t>>> cases = {
-      {"resnet_9blocks", {64, 128, 256}}, {"resnet_6blocks", {64, 128, 256}},
-      {"unet_128", {128, 256}},           {"unet_256", {256}},
+      {"resnet_9blocks", {64, 128, 256}},
+      {"resnet_6blocks", {64, 128, 256}},
+      {"unet_128", {128, 256}},
+      {"unet_256", {256}},
       {"unet", {64, 128, 256}}};
   torch::NoGradGuard no_grad;
   for (const auto& [name, sizes] : cases) {

@@ -19,13 +19,13 @@ struct NetworkInfo {
   std::string kind = "generator";  ///< "generator" or "discriminator"
   std::string architecture;        ///< generator architecture, or "patchgan"
   int64_t in_channels = 3;
-  int64_t out_channels = 3;        ///< generators only
-  int64_t filters = 64;            ///< ngf or ndf
-  int64_t n_layers = 3;            ///< discriminators only
+  int64_t out_channels = 3;  ///< generators only
+  int64_t filters = 64;      ///< ngf or ndf
+  int64_t n_layers = 3;      ///< discriminators only
   bool dropout = false;
-  int64_t image_size = 0;          ///< side the network was trained at (0 = unknown)
-  int64_t step = 0;                ///< training steps done when saved
-  std::string direction;           ///< "AB" / "BA" for generators, "A" / "B" for discriminators
+  int64_t image_size = 0;  ///< side the network was trained at (0 = unknown)
+  int64_t step = 0;        ///< training steps done when saved
+  std::string direction;   ///< "AB" / "BA" for generators, "A" / "B" for discriminators
 };
 
 using StateDict = torch::OrderedDict<std::string, at::Tensor>;
@@ -36,7 +36,8 @@ StateDict state_dict(const torch::nn::Module& module);
 /// Copies `weights` into `module`. Every key must exist with the same shape, and none may be
 /// missing; otherwise throws CheckpointError listing missing/unexpected keys or the first shape
 /// disagreement, prefixed by `origin` (the file name).
-void load_state_dict(torch::nn::Module& module, const StateDict& weights, const std::string& origin);
+void load_state_dict(torch::nn::Module& module, const StateDict& weights,
+                     const std::string& origin);
 
 /// Writes the network's weights and `info` as a torch.save-compatible dict (Python's torch.load
 /// reads it), atomically: a crash leaves the previous file intact. Throws CheckpointError.

@@ -28,9 +28,9 @@ struct TrainConfig {
   bool dropout = false;
 
   // train
-  int64_t epochs = 200;       ///< epochs at the initial learning rate
-  int64_t decay_epochs = 0;   ///< epochs over which the rate then falls linearly towards 0
-  int64_t max_steps = 0;      ///< stop after this many steps; 0 = no limit
+  int64_t epochs = 200;      ///< epochs at the initial learning rate
+  int64_t decay_epochs = 0;  ///< epochs over which the rate then falls linearly towards 0
+  int64_t max_steps = 0;     ///< stop after this many steps; 0 = no limit
   double learning_rate = 0.0002;
   double beta1 = 0.5;
   double beta2 = 0.999;
@@ -44,9 +44,9 @@ struct TrainConfig {
 
   // output
   std::string output_dir = "runs/cyclegan";
-  int64_t log_every = 10;            ///< steps between progress lines
-  int64_t sample_every = 200;        ///< steps between sample grids; 0 = at epoch ends only
-  int64_t checkpoint_every = 1000;   ///< steps between checkpoints; 0 = at epoch ends only
+  int64_t log_every = 10;           ///< steps between progress lines
+  int64_t sample_every = 200;       ///< steps between sample grids; 0 = at epoch ends
+  int64_t checkpoint_every = 1000;  ///< steps between checkpoints, besides epoch ends
 
   /// load_size, or input_dim when load_size is 0.
   int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }

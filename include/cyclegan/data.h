@@ -33,7 +33,7 @@ at::Tensor load_image_resized(const std::filesystem::path& path, int64_t side);
 uint64_t mix_seed(std::initializer_list<uint64_t> values);
 
 struct UnpairedLoaderOptions {
-  std::filesystem::path root;    ///< holds `<split>A/` and `<split>B/`
+  std::filesystem::path root;  ///< holds `<split>A/` and `<split>B/`
   std::string split = "train";
   TransformOptions transform;
   int64_t batch_size = 1;
@@ -85,8 +85,8 @@ class UnpairedLoader {
   std::condition_variable space_;
   std::map<int64_t, UnpairedBatch> done_;
   std::exception_ptr error_;
-  int64_t next_step_ = 0;     // consumer position
-  int64_t next_claim_ = 0;    // next step a worker will build
+  int64_t next_step_ = 0;   // consumer position
+  int64_t next_claim_ = 0;  // next step a worker will build
   bool stopping_ = false;
   mutable std::map<int64_t, std::vector<int64_t>> orders_;  // epoch -> A order (cached)
   std::vector<std::thread> workers_;

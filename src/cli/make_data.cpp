@@ -12,8 +12,7 @@ std::function<int()> add_make_data_command(CLI::App& app) {
   auto force = std::make_shared<bool>(false);
   CLI::App* command = app.add_subcommand(
       "make-data", "Draw the built-in apples (A) / oranges (B) dataset; no network needed");
-  command->add_option("-o,--out", options->root, "Dataset folder to create")
-      ->capture_default_str();
+  command->add_option("-o,--out", options->root, "Dataset folder to create")->capture_default_str();
   command->add_option("--count", options->train_per_domain, "Training images per domain")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

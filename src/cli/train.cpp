@@ -30,8 +30,9 @@ std::function<int()> add_train_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand("train", "Train the four CycleGAN networks");
   command->add_option("-c,--config", options->config_file, "YAML configuration file")
       ->check(CLI::ExistingFile);
-  command->add_option("-s,--set", options->overrides,
-                      "Override a key: section.key=value (or key=value when unique); repeatable")
+  command
+      ->add_option("-s,--set", options->overrides,
+                   "Override a key: section.key=value (or key=value when unique); repeatable")
       ->take_all();
   command->footer(
       "Examples:\n"
@@ -45,10 +46,10 @@ std::function<int()> add_train_command(CLI::App& app) {
     TrainConfig config =
         options->config_file.empty() ? TrainConfig{} : load_train_config(options->config_file);
     for (const auto& assignment : options->overrides) apply_override(config, assignment);
-    validate(config, options->overrides.empty() ? (options->config_file.empty()
-                                                        ? std::string("defaults")
-                                                        : options->config_file)
-                                                  : std::string("configuration after --set"));
+    validate(config,
+             options->overrides.empty()
+                 ? (options->config_file.empty() ? std::string("defaults") : options->config_file)
+                 : std::string("configuration after --set"));
     Trainer trainer(config);
     const RunSummary summary = trainer.run();
     for (const auto& path : summary.checkpoints) std::cout << path.string() << "\n";

@@ -17,7 +17,8 @@ std::function<int()> add_translate_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command =
       app.add_subcommand("translate", "Translate images with a trained generator (g_AB.pt, ...)");
-  command->add_option("--ckpt", options->translate.checkpoint, "Generator file (g_AB.pt or g_BA.pt)")
+  command
+      ->add_option("--ckpt", options->translate.checkpoint, "Generator file (g_AB.pt or g_BA.pt)")
       ->required()
       ->check(CLI::ExistingFile);
   command->add_option("inputs", options->inputs, "Image files or folders of images")
@@ -27,11 +28,13 @@ std::function<int()> add_translate_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--device", options->translate.device, "auto, cpu, cuda or cuda:N")
       ->capture_default_str();
-  command->add_option("--resize", options->translate.resize,
-                      "Resize inputs to NxN instead of keeping their size (0 = keep)")
+  command
+      ->add_option("--resize", options->translate.resize,
+                   "Resize inputs to NxN instead of keeping their size (0 = keep)")
       ->check(CLI::NonNegativeNumber);
-  command->add_option("--batch-size", options->translate.batch_size,
-                      "Same-size images translated together")
+  command
+      ->add_option("--batch-size", options->translate.batch_size,
+                   "Same-size images translated together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   command->add_option("--threads", options->threads, "CPU threads (0 = all cores)")
@@ -39,7 +42,8 @@ std::function<int()> add_translate_command(CLI::App& app) {
   command->footer(
       "Examples:\n"
       "  cyclegan translate --ckpt runs/apple2orange/g_AB.pt apple.jpg\n"
-      "  cyclegan translate --ckpt runs/apple2orange/g_BA.pt datasets/fruit/testB -o oranges2apples\n\n"
+      "  cyclegan translate --ckpt runs/apple2orange/g_BA.pt datasets/fruit/testB -o "
+      "oranges2apples\n\n"
       "Each output keeps its input's size (padding by reflection to what the network needs, then\n"
       "cropping back) and is written as OUTPUT/<input name>.png; written paths go to stdout.");
   return [options] {
