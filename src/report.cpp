@@ -24,8 +24,9 @@ LossLog::LossLog(const fs::path& path) : path_(path) {
 }
 
 void LossLog::append(const LossRecord& r) {
-  stream_ << r.step << ',' << r.epoch << std::setprecision(7) << ',' << r.d_a << ',' << r.d_b << ','
-          << r.g_total << ',' << r.g_validity << ',' << r.g_reconstr << ',' << r.g_identity << ','
+  const StepLosses& l = r.losses;
+  stream_ << r.step << ',' << r.epoch << std::setprecision(7) << ',' << l.d_a << ',' << l.d_b << ','
+          << l.g_total << ',' << l.g_validity << ',' << l.g_reconstr << ',' << l.g_identity << ','
           << r.learning_rate << ',' << std::setprecision(4) << r.seconds_per_step << '\n'
           << std::flush;
   if (!stream_) throw DataError(path_.string() + ": cannot append to loss log (disk full?)");

@@ -326,8 +326,7 @@ RunSummary Trainer::run() {
     if (recent_step_seconds.size() > 50) recent_step_seconds.pop_front();
     summary.last_losses = losses;
 
-    loss_log.append({steps_done_, epoch + 1, losses.d_a, losses.d_b, losses.g_total,
-                     losses.g_validity, losses.g_reconstr, losses.g_identity, rate, seconds});
+    loss_log.append({steps_done_, epoch + 1, losses, rate, seconds});
     const bool epoch_end = batch.step_in_epoch + 1 == steps_per_epoch;
     const bool last_step = steps_done_ == total_steps;
     if (steps_done_ % config_.log_every == 0 || last_step) {

@@ -32,6 +32,16 @@ GeneratorLoss generator_loss(const at::Tensor& d_b_of_fake_b, const at::Tensor& 
                              const at::Tensor& idt_a, const at::Tensor& idt_b,
                              const LossWeights& weights);
 
+/// Scalar values of every loss term of one training step (for logs and losses.csv).
+struct StepLosses {
+  double d_a = 0;
+  double d_b = 0;
+  double g_total = 0;
+  double g_validity = 0;
+  double g_reconstr = 0;
+  double g_identity = 0;
+};
+
 /// One discriminator's loss: (MSE(D(real), 1) + MSE(D(fake), 0)) / 2, halved so D learns at half
 /// the generators' rate (official CycleGAN `backward_D_basic`).
 at::Tensor discriminator_loss(const at::Tensor& d_of_real, const at::Tensor& d_of_fake);

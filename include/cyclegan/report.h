@@ -8,18 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "cyclegan/losses.h"
+
 namespace cyclegan {
 
 /// One row of losses.csv.
 struct LossRecord {
   int64_t step = 0;   ///< 1-based global step
   int64_t epoch = 0;  ///< 1-based epoch
-  double d_a = 0;
-  double d_b = 0;
-  double g_total = 0;
-  double g_validity = 0;
-  double g_reconstr = 0;
-  double g_identity = 0;
+  StepLosses losses;
   double learning_rate = 0;
   double seconds_per_step = 0;
 };

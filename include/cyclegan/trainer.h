@@ -22,16 +22,6 @@ torch::Device resolve_device(const std::string& name);
 /// Returns the number in use.
 int64_t configure_threads(int64_t threads);
 
-/// Scalar losses of one training step.
-struct StepLosses {
-  double d_a = 0;
-  double d_b = 0;
-  double g_total = 0;
-  double g_validity = 0;
-  double g_reconstr = 0;
-  double g_identity = 0;
-};
-
 /// Where a finished run left its results.
 struct RunSummary {
   std::filesystem::path run_dir;
