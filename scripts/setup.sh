@@ -19,6 +19,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   curl unzip              # scripts/download_cyclegan_data.sh
   python3                 # its test serves a zip from 127.0.0.1
+  python3-torch           # tests/reference: PyTorch parity golden data (not needed at run time)
 )
 
 missing=()

@@ -3,7 +3,9 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "cyclegan/atomic_file.h"
@@ -123,6 +125,18 @@ void save_network(const fs::path& path, const torch::nn::Module& module, const N
   }
 }
 
+void export_state_dict(const fs::path& path, const torch::nn::Module& module) {
+  c10::impl::GenericDict weights(c10::StringType::get(), c10::TensorType::get());
+  for (const auto& item : state_dict(module)) {
+    weights.insert(item.key(), item.value().detach().to(torch::kCPU).contiguous());
+  }
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(weights));
+  std::string error;
+  if (!write_file_atomically(path, bytes.data(), bytes.size(), &error)) {
+    throw CheckpointError(path.string() + ": cannot write: " + error);
+  }
+}
+
 NetworkFile read_network_file(const fs::path& path) {
   const std::string origin = path.string();
   std::ifstream stream(path, std::ios::binary);
@@ -177,26 +191,174 @@ NetworkFile read_network_file(const fs::path& path) {
   return result;
 }
 
-LoadedGenerator load_generator(const fs::path& path) {
-  NetworkFile file = read_network_file(path);
-  if (file.info.kind != "generator") {
-    throw CheckpointError(path.string() + ": holds a " + file.info.kind +
-                          ", a generator was expected (g_AB.pt or g_BA.pt)");
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+const at::Tensor* find_weight(const StateDict& weights, const std::string& key) {
+  return weights.contains(key) ? &weights[key] : nullptr;
+}
+
+std::string first_keys(const StateDict& weights) {
+  std::string text;
+  size_t shown = 0;
+  for (const auto& item : weights) {
+    if (shown++ == 4) break;
+    text += (text.empty() ? "" : ", ") + item.key();
   }
-  LoadedGenerator loaded;
-  loaded.info = file.info;
+  return text.empty() ? "(no tensors)" : text;
+}
+
+GeneratorPtr build_generator(const GeneratorOptions& options, const std::string& origin) {
   try {
-    loaded.generator = make_generator(GeneratorOptions()
-                                          .architecture(file.info.architecture)
-                                          .in_channels(file.info.in_channels)
-                                          .out_channels(file.info.out_channels)
-                                          .ngf(file.info.filters)
-                                          .dropout(file.info.dropout));
+    return make_generator(options);
   } catch (const std::exception& e) {
-    throw CheckpointError(path.string() + ": cannot build the network it describes: " + e.what());
+    throw CheckpointError(origin + ": cannot build the network it describes: " + e.what());
   }
-  load_state_dict(*loaded.generator, file.weights, path.string());
+}
+
+}  // namespace
+
+GeneratorOptions infer_generator_options(const StateDict& weights, const std::string& origin) {
+  GeneratorOptions options;
+  if (const at::Tensor* first = find_weight(weights, "model.1.weight");
+      first != nullptr && first->dim() == 4 && first->size(2) == 7) {
+    // Official ResnetGenerator: model.1 is the 7x7 stem conv, model.N.conv_block.* the blocks.
+    std::set<std::string> blocks;
+    int64_t last_index = 0;
+    bool dropout = false;
+    for (const auto& item : weights) {
+      const std::string& key = item.key();
+      const auto block_at = key.find(".conv_block.");
+      if (block_at != std::string::npos) blocks.insert(key.substr(0, block_at));
+      if (key.find("conv_block.6.") != std::string::npos) dropout = true;
+      if (key.rfind("model.", 0) == 0 && block_at == std::string::npos) {
+        last_index = std::max<int64_t>(last_index, std::stoll(key.substr(6, key.find('.', 6) - 6)));
+      }
+    }
+    if (blocks.size() != 6 && blocks.size() != 9) {
+      throw CheckpointError(origin + ": a ResNet generator with " + std::to_string(blocks.size()) +
+                            " residual blocks; resnet_6blocks and resnet_9blocks are supported");
+    }
+    const at::Tensor* last =
+        find_weight(weights, "model." + std::to_string(last_index) + ".weight");
+    options.architecture(blocks.size() == 6 ? "resnet_6blocks" : "resnet_9blocks")
+        .ngf(first->size(0))
+        .in_channels(first->size(1))
+        .out_channels(last != nullptr ? last->size(0) : 3)
+        .dropout(dropout);
+    return options;
+  }
+  if (const at::Tensor* first = find_weight(weights, "model.model.0.weight"); first != nullptr) {
+    // Official UnetGenerator: every level's down conv but the outermost ends in model.1.weight.
+    int64_t levels = 1;
+    for (const auto& item : weights) {
+      if (ends_with(item.key(), ".model.1.weight")) ++levels;
+    }
+    if (levels != 7 && levels != 8) {
+      throw CheckpointError(origin + ": a U-Net generator with " + std::to_string(levels) +
+                            " levels; unet_128 (7) and unet_256 (8) are supported");
+    }
+    const at::Tensor* last = find_weight(weights, "model.model.3.weight");
+    options.architecture(levels == 7 ? "unet_128" : "unet_256")
+        .ngf(first->size(0))
+        .in_channels(first->size(1))
+        .out_channels(last != nullptr ? last->size(1) : 3);
+    return options;
+  }
+  if (const at::Tensor* first = find_weight(weights, "down1.0.weight"); first != nullptr) {
+    const at::Tensor* last = find_weight(weights, "output.2.weight");
+    options.architecture("unet")
+        .ngf(first->size(0))
+        .in_channels(first->size(1))
+        .out_channels(last != nullptr ? last->size(0) : 3);
+    return options;
+  }
+  if (const at::Tensor* first = find_weight(weights, "model.0.weight");
+      first != nullptr && first->dim() == 4 && first->size(2) == 4) {
+    throw CheckpointError(origin +
+                          ": holds a PatchGAN discriminator (net_D), a generator was "
+                          "expected (net_G_A / net_G_B, g_AB.pt / g_BA.pt)");
+  }
+  throw CheckpointError(origin + ": not a known generator layout (first keys: " +
+                        first_keys(weights) + "); pass --arch to say which it is");
+}
+
+LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& overrides) {
+  const std::string origin = path.string();
+  LoadedGenerator loaded;
+  TorchFileInfo torch_info;
+  StateDict raw = read_torch_file(path, &torch_info);
+  const bool ours = std::find(torch_info.skipped_keys.begin(), torch_info.skipped_keys.end(),
+                              "format") != torch_info.skipped_keys.end() &&
+                    raw.is_empty();
+  if (ours) {
+    NetworkFile file = read_network_file(path);
+    if (file.info.kind != "generator") {
+      throw CheckpointError(origin + ": holds a " + file.info.kind +
+                            ", a generator was expected (g_AB.pt or g_BA.pt)");
+    }
+    loaded.info = file.info;
+    loaded.source_format = "cyclegan";
+    loaded.generator = build_generator(GeneratorOptions()
+                                           .architecture(file.info.architecture)
+                                           .in_channels(file.info.in_channels)
+                                           .out_channels(file.info.out_channels)
+                                           .ngf(file.info.filters)
+                                           .dropout(file.info.dropout),
+                                       origin);
+    load_state_dict(*loaded.generator, file.weights, origin);
+    loaded.generator->eval();
+    return loaded;
+  }
+
+  loaded.source_format = "pytorch " + torch_info.format;
+  // Checkpoints saved before PyTorch 0.4 carry running statistics on InstanceNorm layers; they
+  // mean nothing for affine-free InstanceNorm, as the official loader also drops them.
+  StateDict weights;
+  int64_t ignored = 0;
+  for (const auto& item : raw) {
+    if (ends_with(item.key(), ".running_mean") || ends_with(item.key(), ".running_var") ||
+        ends_with(item.key(), ".num_batches_tracked")) {
+      ++ignored;
+      continue;
+    }
+    weights.insert(item.key(), item.value());
+  }
+  GeneratorOptions options;
+  if (overrides.architecture.empty()) {
+    options = infer_generator_options(weights, origin);
+    loaded.note = "inferred " + options.architecture() + ", ngf " + std::to_string(options.ngf()) +
+                  ", " + std::to_string(options.in_channels()) + "->" +
+                  std::to_string(options.out_channels()) + " channels" +
+                  (options.dropout() ? ", dropout" : "");
+  } else {
+    options.architecture(canonical_generator_name(overrides.architecture));
+    try {
+      const GeneratorOptions guess = infer_generator_options(weights, origin);
+      options.in_channels(guess.in_channels()).out_channels(guess.out_channels()).ngf(guess.ngf());
+      options.dropout(guess.dropout());
+    } catch (const CheckpointError&) {
+      // The user named the architecture; load_state_dict will say what does not fit.
+    }
+  }
+  if (overrides.ngf > 0) options.ngf(overrides.ngf);
+  if (ignored > 0) {
+    loaded.note += (loaded.note.empty() ? "" : "; ") + std::string("ignored ") +
+                   std::to_string(ignored) + " InstanceNorm running-statistics entries";
+  }
+  loaded.generator = build_generator(options, origin);
+  load_state_dict(*loaded.generator, weights, origin);
   loaded.generator->eval();
+  loaded.info.kind = "generator";
+  loaded.info.architecture = options.architecture();
+  loaded.info.in_channels = options.in_channels();
+  loaded.info.out_channels = options.out_channels();
+  loaded.info.filters = options.ngf();
+  loaded.info.dropout = options.dropout();
   return loaded;
 }
 

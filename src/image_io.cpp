@@ -113,25 +113,24 @@ at::Tensor read_image(const fs::path& path) {
   return detail::rgb8_to_tensor(detail::decode_rgb8(path));
 }
 
-std::vector<unsigned char> to_rgb8(const at::Tensor& image) {
+std::vector<unsigned char> to_rgb8(const at::Tensor& image, Quantization quantization) {
   at::Tensor chw = image.dim() == 4 ? image[0] : image;
   TORCH_CHECK(chw.dim() == 3 && chw.size(0) == 3, "to_rgb8 expects [3, H, W], got ", image.sizes());
-  at::Tensor bytes = chw.detach()
-                         .to(torch::kCPU, torch::kFloat32)
-                         .add(1.0)
-                         .mul_(127.5)
-                         .round_()
-                         .clamp_(0, 255)
-                         .to(torch::kUInt8)
-                         .permute({1, 2, 0})
-                         .contiguous();
+  at::Tensor levels = chw.detach().to(torch::kCPU, torch::kFloat32);
+  if (quantization == Quantization::kTruncate) {
+    // tensor2im: (x + 1) / 2 * 255, then numpy's astype(uint8) truncates.
+    levels = levels.add(1.0).div_(2.0).mul_(255.0).clamp_(0, 255).trunc_();
+  } else {
+    levels = levels.add(1.0).mul_(127.5).round_().clamp_(0, 255);
+  }
+  at::Tensor bytes = levels.to(torch::kUInt8).permute({1, 2, 0}).contiguous();
   return std::vector<unsigned char>(bytes.data_ptr<uint8_t>(),
                                     bytes.data_ptr<uint8_t>() + bytes.numel());
 }
 
-void write_image(const fs::path& path, const at::Tensor& image) {
+void write_image(const fs::path& path, const at::Tensor& image, Quantization quantization) {
   at::Tensor chw = image.dim() == 4 ? image[0] : image;
-  std::vector<unsigned char> rgb = to_rgb8(chw);
+  std::vector<unsigned char> rgb = to_rgb8(chw, quantization);
   cv::Mat rgb_mat(static_cast<int>(chw.size(1)), static_cast<int>(chw.size(2)), CV_8UC3,
                   rgb.data());
   cv::Mat bgr;

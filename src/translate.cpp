@@ -1,5 +1,6 @@
 #include "cyclegan/translate.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <map>
@@ -62,7 +63,10 @@ std::vector<fs::path> collect_image_inputs(const std::vector<fs::path>& inputs) 
 
 Translator::Translator(const TranslateOptions& options)
     : options_(options), device_(resolve_device(options.device)) {
-  LoadedGenerator loaded = load_generator(options_.checkpoint);
+  LoadedGenerator loaded = load_generator(options_.checkpoint, options_.overrides);
+  if (!loaded.note.empty()) {
+    spdlog::info("{} ({}): {}", options_.checkpoint.string(), loaded.source_format, loaded.note);
+  }
   info_ = loaded.info;
   generator_ = loaded.generator;
   generator_->to(device_);
@@ -110,7 +114,7 @@ std::vector<fs::path> Translator::translate(const std::vector<fs::path>& files) 
           translate_any_size(*generator_, torch::stack(group).to(device_), multiple)
               .to(torch::kCPU);
       for (size_t k = 0; k < indices.size(); ++k) {
-        write_image(outputs[indices[k]], result[static_cast<int64_t>(k)]);
+        write_image(outputs[indices[k]], result[static_cast<int64_t>(k)], options_.quantization);
       }
     }
     for (size_t i = begin; i < end; ++i) written.push_back(outputs[i]);

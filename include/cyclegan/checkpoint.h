@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cyclegan/networks.h"
+#include "cyclegan/torch_file.h"
 
 namespace cyclegan {
 
@@ -28,8 +29,6 @@ struct NetworkInfo {
   std::string direction;   ///< "AB" / "BA" for generators, "A" / "B" for discriminators
 };
 
-using StateDict = torch::OrderedDict<std::string, at::Tensor>;
-
 /// Parameters and buffers by their registered names (the official PyTorch state_dict keys).
 StateDict state_dict(const torch::nn::Module& module);
 
@@ -44,6 +43,10 @@ void load_state_dict(torch::nn::Module& module, const StateDict& weights,
 void save_network(const std::filesystem::path& path, const torch::nn::Module& module,
                   const NetworkInfo& info);
 
+/// Writes only the weights, as a plain dict of official key -> tensor that Python's torch.load
+/// reads and the official networks' load_state_dict accepts. Atomic; throws CheckpointError.
+void export_state_dict(const std::filesystem::path& path, const torch::nn::Module& module);
+
 /// Reads a file written by save_network(); throws CheckpointError naming the file and problem.
 struct NetworkFile {
   NetworkInfo info;
@@ -51,11 +54,29 @@ struct NetworkFile {
 };
 NetworkFile read_network_file(const std::filesystem::path& path);
 
-/// Builds the generator a file describes and loads its weights (on CPU).
+/// Infers an official generator's architecture, filters and channels from its state_dict keys
+/// and shapes (resnet_6blocks/9blocks, unet_128/256, the book's unet). Dropout layers have no
+/// weights, so only the ResNet's dropout layout can be told. Throws CheckpointError (naming
+/// `origin`) for a discriminator or an unknown layout.
+GeneratorOptions infer_generator_options(const StateDict& weights, const std::string& origin);
+
+/// For PyTorch files: what the user says the network is, over what the keys suggest.
+struct GeneratorOverrides {
+  std::string architecture;  ///< empty: infer
+  int64_t ngf = 0;           ///< 0: infer
+};
+
+/// A generator ready for inference (on CPU, eval mode) and where it came from.
 struct LoadedGenerator {
   NetworkInfo info;
   GeneratorPtr generator;
+  std::string source_format;  ///< "cyclegan", "pytorch zip" or "pytorch legacy"
+  std::string note;           ///< what was inferred or ignored, for the user
 };
-LoadedGenerator load_generator(const std::filesystem::path& path);
+
+/// Loads our self-describing generator files and official PyTorch state_dict files (.pth,
+/// zip or legacy format; architecture inferred unless overridden). Throws CheckpointError.
+LoadedGenerator load_generator(const std::filesystem::path& path,
+                               const GeneratorOverrides& overrides = {});
 
 }  // namespace cyclegan

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cyclegan/checkpoint.h"
+#include "cyclegan/image_io.h"
 
 namespace cyclegan {
 
@@ -23,10 +24,12 @@ std::vector<std::filesystem::path> collect_image_inputs(
 
 struct TranslateOptions {
   std::filesystem::path checkpoint;
+  GeneratorOverrides overrides;  ///< for PyTorch .pth files whose layout is not inferred
   std::filesystem::path output_dir = "translated";
   std::string device = "auto";
   int64_t resize = 0;      ///< > 0: resize inputs to resize x resize instead of padding
   int64_t batch_size = 4;  ///< same-size images translated together
+  Quantization quantization = Quantization::kRound;
 };
 
 /// Translates images with one generator file; outputs are PNGs named after the inputs.

@@ -11,5 +11,8 @@ namespace cyclegan::cli {
 std::function<int()> add_train_command(CLI::App& app);
 std::function<int()> add_translate_command(CLI::App& app);
 std::function<int()> add_make_data_command(CLI::App& app);
+std::function<int()> add_import_command(CLI::App& app);
+std::function<int()> add_export_command(CLI::App& app);
+std::function<int()> add_info_command(CLI::App& app);
 
 }  // namespace cyclegan::cli

@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
   add(cyclegan::cli::add_train_command);
   add(cyclegan::cli::add_translate_command);
   add(cyclegan::cli::add_make_data_command);
+  add(cyclegan::cli::add_import_command);
+  add(cyclegan::cli::add_export_command);
+  add(cyclegan::cli::add_info_command);
 
   try {
     app.parse(argc, argv);

@@ -21,6 +21,15 @@ std::function<int()> add_translate_command(CLI::App& app) {
       ->add_option("--ckpt", options->translate.checkpoint, "Generator file (g_AB.pt or g_BA.pt)")
       ->required()
       ->check(CLI::ExistingFile);
+  command
+      ->add_option("--arch", options->translate.overrides.architecture,
+                   "Architecture of a PyTorch .pth file (inferred from its keys if omitted)")
+      ->check(CLI::IsMember(
+          {"unet", "unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks", "u-net", "resnet"}));
+  command
+      ->add_option("--ngf", options->translate.overrides.ngf,
+                   "Filters of a PyTorch .pth file (inferred if omitted)")
+      ->check(CLI::PositiveNumber);
   command->add_option("inputs", options->inputs, "Image files or folders of images")
       ->required()
       ->check(CLI::ExistingPath);
@@ -37,11 +46,16 @@ std::function<int()> add_translate_command(CLI::App& app) {
                    "Same-size images translated together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  command->add_flag_callback(
+      "--official-rounding",
+      [options] { options->translate.quantization = Quantization::kTruncate; },
+      "Convert to 8 bits as the official tensor2im does (truncate) instead of rounding");
   command->add_option("--threads", options->threads, "CPU threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   command->footer(
       "Examples:\n"
       "  cyclegan translate --ckpt runs/apple2orange/g_AB.pt apple.jpg\n"
+      "  cyclegan translate --ckpt latest_net_G_A.pth --arch resnet_9blocks horse.jpg\n"
       "  cyclegan translate --ckpt runs/apple2orange/g_BA.pt datasets/fruit/testB -o "
       "oranges2apples\n\n"
       "Each output keeps its input's size (padding by reflection to what the network needs, then\n"

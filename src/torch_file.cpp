@@ -1,0 +1,621 @@
+#include "cyclegan/torch_file.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "cyclegan/errors.h"
+
+namespace cyclegan {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The subset of Python objects a state_dict pickle builds.
+struct PyValue;
+using Value = std::shared_ptr<PyValue>;
+
+struct PyValue {
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor,
+    kOpaque
+  };
+  Kind kind = Kind::kNone;
+  int64_t integer = 0;  // kBool, kInt
+  double number = 0;
+  std::string text;          // kString (and bytes); kGlobal: "module.name"; kStorage: key
+  std::vector<Value> items;  // kTuple, kList
+  std::vector<std::pair<Value, Value>> entries;  // kDict
+  // kStorage
+  c10::ScalarType dtype = c10::ScalarType::Float;
+  // kTensor: a view of a storage
+  Value storage;
+  int64_t offset = 0;
+  std::vector<int64_t> sizes;
+  std::vector<int64_t> strides;
+};
+
+Value make(PyValue::Kind kind) {
+  auto value = std::make_shared<PyValue>();
+  value->kind = kind;
+  return value;
+}
+
+c10::ScalarType storage_dtype(const std::string& type_name, const std::string& origin) {
+  static const std::map<std::string, c10::ScalarType> kTypes = {
+      {"FloatStorage", c10::ScalarType::Float}, {"DoubleStorage", c10::ScalarType::Double},
+      {"HalfStorage", c10::ScalarType::Half},   {"BFloat16Storage", c10::ScalarType::BFloat16},
+      {"LongStorage", c10::ScalarType::Long},   {"IntStorage", c10::ScalarType::Int},
+      {"ShortStorage", c10::ScalarType::Short}, {"CharStorage", c10::ScalarType::Char},
+      {"ByteStorage", c10::ScalarType::Byte},   {"BoolStorage", c10::ScalarType::Bool}};
+  const auto dot = type_name.rfind('.');
+  const auto found = kTypes.find(type_name.substr(dot == std::string::npos ? 0 : dot + 1));
+  if (found == kTypes.end()) {
+    throw CheckpointError(origin + ": unsupported tensor storage type '" + type_name + "'");
+  }
+  return found->second;
+}
+
+int64_t as_int(const Value& value, const std::string& origin) {
+  if (!value || (value->kind != PyValue::Kind::kInt && value->kind != PyValue::Kind::kBool)) {
+    throw CheckpointError(origin + ": malformed tensor record (expected an integer)");
+  }
+  return value->integer;
+}
+
+std::vector<int64_t> as_ints(const Value& value, const std::string& origin) {
+  if (!value || value->kind != PyValue::Kind::kTuple) {
+    throw CheckpointError(origin + ": malformed tensor record (expected a tuple of integers)");
+  }
+  std::vector<int64_t> ints;
+  for (const auto& item : value->items) ints.push_back(as_int(item, origin));
+  return ints;
+}
+
+// A pickle virtual machine for the opcodes torch.save emits (protocols 2 to 5).
+class Unpickler {
+ public:
+  Unpickler(const char* data, size_t size, std::string origin)
+      : data_(data), size_(size), origin_(std::move(origin)) {}
+
+  Value load() {
+    while (true) {
+      const auto opcode = static_cast<uint8_t>(read_byte());
+      switch (opcode) {
+        case 0x80:
+          read_byte();
+          break;  // PROTO
+        case 0x95:
+          skip(8);
+          break;  // FRAME
+        case 0x2e:
+          return pop();  // STOP
+        case 0x28:
+          marks_.push_back(stack_.size());
+          break;  // MARK
+        case 0x4e:
+          push(make(PyValue::Kind::kNone));
+          break;  // NONE
+        case 0x88:
+          push(boolean(true));
+          break;  // NEWTRUE
+        case 0x89:
+          push(boolean(false));
+          break;  // NEWFALSE
+        case 0x4a:
+          push(integer(static_cast<int32_t>(read_le(4))));
+          break;  // BININT
+        case 0x4b:
+          push(integer(static_cast<uint8_t>(read_le(1))));
+          break;  // BININT1
+        case 0x4d:
+          push(integer(static_cast<uint16_t>(read_le(2))));
+          break;  // BININT2
+        case 0x8a:
+          push(long1(static_cast<uint8_t>(read_byte())));
+          break;  // LONG1
+        case 0x47:
+          push(binfloat());
+          break;  // BINFLOAT
+        case 0x58:
+          push(string(read_le(4)));
+          break;  // BINUNICODE
+        case 0x8c:
+          push(string(read_le(1)));
+          break;  // SHORT_BINUNICODE
+        case 0x8d:
+          push(string(read_le(8)));
+          break;  // BINUNICODE8
+        case 0x54:
+          push(string(read_le(4)));
+          break;  // BINSTRING
+        case 0x55:
+          push(string(read_le(1)));
+          break;  // SHORT_BINSTRING
+        case 0x42:
+          push(string(read_le(4)));
+          break;  // BINBYTES
+        case 0x43:
+          push(string(read_le(1)));
+          break;  // SHORT_BINBYTES
+        case 0x8e:
+          push(string(read_le(8)));
+          break;  // BINBYTES8
+        case 0x29:
+          push(make(PyValue::Kind::kTuple));
+          break;  // EMPTY_TUPLE
+        case 0x74:
+          push(tuple(pop_to_mark()));
+          break;  // TUPLE
+        case 0x85:
+          push(tuple(pop_n(1)));
+          break;  // TUPLE1
+        case 0x86:
+          push(tuple(pop_n(2)));
+          break;  // TUPLE2
+        case 0x87:
+          push(tuple(pop_n(3)));
+          break;  // TUPLE3
+        case 0x5d:
+          push(make(PyValue::Kind::kList));
+          break;      // EMPTY_LIST
+        case 0x6c: {  // LIST
+          auto list = make(PyValue::Kind::kList);
+          list->items = pop_to_mark();
+          push(list);
+          break;
+        }
+        case 0x61: {  // APPEND
+          Value item = pop();
+          top(PyValue::Kind::kList)->items.push_back(item);
+          break;
+        }
+        case 0x65: {  // APPENDS
+          auto items = pop_to_mark();
+          auto& list = top(PyValue::Kind::kList)->items;
+          list.insert(list.end(), items.begin(), items.end());
+          break;
+        }
+        case 0x7d:
+          push(make(PyValue::Kind::kDict));
+          break;      // EMPTY_DICT
+        case 0x64: {  // DICT
+          auto dict = make(PyValue::Kind::kDict);
+          add_pairs(dict, pop_to_mark());
+          push(dict);
+          break;
+        }
+        case 0x73: {  // SETITEM
+          Value value = pop();
+          Value key = pop();
+          add_pairs(top(PyValue::Kind::kDict), {key, value});
+          break;
+        }
+        case 0x75: {  // SETITEMS
+          auto items = pop_to_mark();
+          add_pairs(top(PyValue::Kind::kDict), items);
+          break;
+        }
+        case 0x63: {  // GLOBAL
+          const std::string module = read_line();
+          const std::string name = read_line();
+          push(global(module + "." + name));
+          break;
+        }
+        case 0x93: {  // STACK_GLOBAL
+          Value name = pop();
+          Value module = pop();
+          push(global(module->text + "." + name->text));
+          break;
+        }
+        case 0x71:
+          memo_[read_le(1)] = peek();
+          break;  // BINPUT
+        case 0x72:
+          memo_[read_le(4)] = peek();
+          break;  // LONG_BINPUT
+        case 0x94:
+          memo_[memo_.size()] = peek();
+          break;  // MEMOIZE
+        case 0x68:
+          push(memo(read_le(1)));
+          break;  // BINGET
+        case 0x6a:
+          push(memo(read_le(4)));
+          break;  // LONG_BINGET
+        case 0x30:
+          pop();
+          break;  // POP
+        case 0x31:
+          pop_to_mark();
+          break;  // POP_MARK
+        case 0x32:
+          push(peek());
+          break;  // DUP
+        case 0x51:
+          push(persistent_load(pop()));
+          break;      // BINPERSID
+        case 0x52: {  // REDUCE
+          Value arguments = pop();
+          Value callable = pop();
+          push(reduce(callable, arguments));
+          break;
+        }
+        case 0x81: {  // NEWOBJ
+          pop();
+          pop();
+          push(make(PyValue::Kind::kOpaque));
+          break;
+        }
+        case 0x62:
+          pop();
+          break;  // BUILD: object state (e.g. a state_dict's _metadata) unused
+        default: {
+          char hex[8];
+          std::snprintf(hex, sizeof(hex), "0x%02x", opcode);
+          throw CheckpointError(origin_ + ": unsupported pickle opcode " + hex +
+                                " (not a PyTorch state_dict file?)");
+        }
+      }
+    }
+  }
+
+  size_t position() const { return position_; }
+
+ private:
+  char read_byte() {
+    if (position_ >= size_) throw truncated();
+    return data_[position_++];
+  }
+  void skip(size_t count) {
+    if (size_ - position_ < count) throw truncated();
+    position_ += count;
+  }
+  uint64_t read_le(size_t bytes) {
+    if (size_ - position_ < bytes) throw truncated();
+    uint64_t value = 0;
+    for (size_t i = 0; i < bytes; ++i) {
+      value |= static_cast<uint64_t>(static_cast<uint8_t>(data_[position_ + i])) << (8 * i);
+    }
+    position_ += bytes;
+    return value;
+  }
+  int64_t read_long(size_t bytes) {
+    if (bytes > 8) throw CheckpointError(origin_ + ": integer too large in pickle");
+    uint64_t value = read_le(bytes);
+    if (bytes > 0 && bytes < 8 && (value >> (8 * bytes - 1)) & 1u) value |= ~0ull << (8 * bytes);
+    return static_cast<int64_t>(value);
+  }
+  std::string read_line() {
+    std::string line;
+    for (char c = read_byte(); c != '\n'; c = read_byte()) line += c;
+    return line;
+  }
+  CheckpointError truncated() const {
+    return CheckpointError(origin_ + ": file is truncated or corrupt (pickle ends early)");
+  }
+
+  void push(Value value) { stack_.push_back(std::move(value)); }
+  Value pop() {
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) {
+      throw CheckpointError(origin_ + ": malformed pickle (stack underflow)");
+    }
+    Value value = stack_.back();
+    stack_.pop_back();
+    return value;
+  }
+  Value peek() const {
+    if (stack_.empty()) throw CheckpointError(origin_ + ": malformed pickle (empty stack)");
+    return stack_.back();
+  }
+  Value top(PyValue::Kind kind) const {
+    Value value = peek();
+    if (value->kind != kind)
+      throw CheckpointError(origin_ + ": malformed pickle (wrong container)");
+    return value;
+  }
+  std::vector<Value> pop_n(size_t count) {
+    if (stack_.size() < count) throw CheckpointError(origin_ + ": malformed pickle");
+    std::vector<Value> items(stack_.end() - static_cast<std::ptrdiff_t>(count), stack_.end());
+    stack_.resize(stack_.size() - count);
+    return items;
+  }
+  std::vector<Value> pop_to_mark() {
+    if (marks_.empty()) throw CheckpointError(origin_ + ": malformed pickle (no mark)");
+    const size_t mark = marks_.back();
+    marks_.pop_back();
+    std::vector<Value> items(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
+    stack_.resize(mark);
+    return items;
+  }
+  Value memo(uint64_t index) const {
+    const auto found = memo_.find(index);
+    if (found == memo_.end()) throw CheckpointError(origin_ + ": malformed pickle (bad memo)");
+    return found->second;
+  }
+  void add_pairs(const Value& dict, const std::vector<Value>& items) {
+    if (items.size() % 2 != 0) throw CheckpointError(origin_ + ": malformed pickle (odd dict)");
+    for (size_t i = 0; i < items.size(); i += 2) dict->entries.emplace_back(items[i], items[i + 1]);
+  }
+
+  static Value boolean(bool value) {
+    auto result = make(PyValue::Kind::kBool);
+    result->integer = value;
+    return result;
+  }
+  static Value integer(int64_t value) {
+    auto result = make(PyValue::Kind::kInt);
+    result->integer = value;
+    return result;
+  }
+  // Integers wider than 64 bits (only torch.save's magic number) keep their raw bytes.
+  Value long1(size_t bytes) {
+    if (bytes <= 8) return integer(read_long(bytes));
+    return string(bytes);
+  }
+  Value binfloat() {
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i)
+      bits = (bits << 8) | static_cast<uint8_t>(read_byte());  // big-endian
+    auto result = make(PyValue::Kind::kFloat);
+    std::memcpy(&result->number, &bits, sizeof(bits));
+    return result;
+  }
+  Value string(uint64_t length) {
+    if (size_ - position_ < length) throw truncated();
+    auto result = make(PyValue::Kind::kString);
+    result->text.assign(data_ + position_, length);
+    position_ += length;
+    return result;
+  }
+  static Value tuple(std::vector<Value> items) {
+    auto result = make(PyValue::Kind::kTuple);
+    result->items = std::move(items);
+    return result;
+  }
+  static Value global(const std::string& name) {
+    auto result = make(PyValue::Kind::kGlobal);
+    result->text = name;
+    return result;
+  }
+
+  // ('storage', storage_type, key, location, numel[, view_metadata])
+  Value persistent_load(const Value& id) {
+    if (id->kind != PyValue::Kind::kTuple || id->items.size() < 5 ||
+        id->items[0]->text != "storage" || id->items[1]->kind != PyValue::Kind::kGlobal) {
+      throw CheckpointError(origin_ + ": unsupported persistent record (not a tensor storage)");
+    }
+    if (id->items.size() > 5 && id->items[5]->kind != PyValue::Kind::kNone) {
+      throw CheckpointError(origin_ + ": storage views of legacy files are not supported");
+    }
+    auto storage = make(PyValue::Kind::kStorage);
+    storage->dtype = storage_dtype(id->items[1]->text, origin_);
+    storage->text = id->items[2]->text;
+    storage->integer = as_int(id->items[4], origin_);  // element count
+    return storage;
+  }
+
+  Value reduce(const Value& callable, const Value& arguments) {
+    const std::string& name = callable->text;
+    const auto& args = arguments->items;
+    if (name == "collections.OrderedDict") return make(PyValue::Kind::kDict);
+    if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
+      if (args.size() < 4 || args[0]->kind != PyValue::Kind::kStorage) {
+        throw CheckpointError(origin_ + ": malformed tensor record");
+      }
+      auto tensor = make(PyValue::Kind::kTensor);
+      tensor->storage = args[0];
+      tensor->offset = as_int(args[1], origin_);
+      tensor->sizes = as_ints(args[2], origin_);
+      tensor->strides = as_ints(args[3], origin_);
+      return tensor;
+    }
+    if (name == "torch._utils._rebuild_parameter" && !args.empty()) return args[0];
+    // LibTorch's pickler tags typed containers; the value is the first argument.
+    if (name == "torch.jit._pickle.restore_type_tag" && !args.empty()) return args[0];
+    auto opaque = make(PyValue::Kind::kOpaque);
+    opaque->text = name;
+    return opaque;
+  }
+
+  const char* data_;
+  size_t size_;
+  size_t position_ = 0;
+  std::string origin_;
+  std::vector<Value> stack_;
+  std::vector<size_t> marks_;
+  std::map<uint64_t, Value> memo_;
+};
+
+std::vector<char> read_bytes(const fs::path& path) {
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) throw CheckpointError(path.string() + ": cannot open file");
+  return std::vector<char>((std::istreambuf_iterator<char>(stream)),
+                           std::istreambuf_iterator<char>());
+}
+
+bool is_zip(const std::vector<char>& bytes) {
+  return bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0;
+}
+
+at::Tensor materialize(const PyValue& spec, const std::map<std::string, at::Tensor>& storages,
+                       const std::string& origin) {
+  const auto found = storages.find(spec.storage->text);
+  if (found == storages.end()) {
+    throw CheckpointError(origin + ": tensor data record '" + spec.storage->text + "' is missing");
+  }
+  const at::Tensor& flat = found->second;
+  int64_t needed = spec.offset + 1;
+  for (size_t d = 0; d < spec.sizes.size(); ++d) {
+    if (spec.sizes[d] == 0)
+      needed = 0;
+    else
+      needed += (spec.sizes[d] - 1) * spec.strides[d];
+  }
+  if (spec.sizes.size() != spec.strides.size() || needed > flat.numel()) {
+    throw CheckpointError(origin + ": tensor data record '" + spec.storage->text +
+                          "' is shorter than its tensor (truncated file?)");
+  }
+  return flat.as_strided(spec.sizes, spec.strides, spec.offset).clone();
+}
+
+at::Tensor storage_from_bytes(const char* data, size_t bytes, const PyValue& storage,
+                              const std::string& origin) {
+  const auto element = static_cast<size_t>(c10::elementSize(storage.dtype));
+  const auto numel = static_cast<size_t>(storage.integer);
+  if (bytes < numel * element) {
+    throw CheckpointError(origin + ": tensor data record '" + storage.text + "' is truncated (" +
+                          std::to_string(bytes) + " bytes, expected " +
+                          std::to_string(numel * element) + ")");
+  }
+  at::Tensor flat =
+      torch::empty({static_cast<int64_t>(numel)}, torch::TensorOptions(storage.dtype));
+  std::memcpy(flat.data_ptr(), data, numel * element);
+  return flat;
+}
+
+// Walks the unpickled object and collects every storage it references.
+void collect_storages(const Value& value, std::map<std::string, Value>* storages) {
+  if (!value) return;
+  if (value->kind == PyValue::Kind::kTensor) {
+    (*storages)[value->storage->text] = value->storage;
+  }
+  for (const auto& item : value->items) collect_storages(item, storages);
+  for (const auto& [key, item] : value->entries) collect_storages(item, storages);
+}
+
+StateDict to_state_dict(const Value& root, const std::map<std::string, at::Tensor>& storages,
+                        const std::string& origin, TorchFileInfo* info) {
+  if (root->kind != PyValue::Kind::kDict) {
+    throw CheckpointError(origin +
+                          ": holds a pickled object, not a state_dict (a dict of tensors)");
+  }
+  StateDict weights;
+  for (const auto& [key, value] : root->entries) {
+    if (key->kind != PyValue::Kind::kString) continue;
+    if (value->kind == PyValue::Kind::kTensor) {
+      weights.insert(key->text, materialize(*value, storages, origin));
+    } else if (info != nullptr) {
+      info->skipped_keys.push_back(key->text);
+    }
+  }
+  return weights;
+}
+
+StateDict read_zip(const fs::path& path, TorchFileInfo* info) {
+  const std::string origin = path.string();
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path.string());
+    if (!reader.hasRecord("data.pkl")) {
+      throw CheckpointError(origin + ": zip archive without data.pkl (not a torch.save file)");
+    }
+    auto [pickle, pickle_size] = reader.getRecord("data.pkl");
+    Unpickler unpickler(static_cast<const char*>(pickle.get()), pickle_size, origin);
+    Value root = unpickler.load();
+    std::map<std::string, Value> referenced;
+    collect_storages(root, &referenced);
+    std::map<std::string, at::Tensor> storages;
+    for (const auto& [key, storage] : referenced) {
+      const std::string record = "data/" + key;
+      if (!reader.hasRecord(record)) {
+        throw CheckpointError(origin + ": tensor data record '" + record + "' is missing");
+      }
+      auto [data, size] = reader.getRecord(record);
+      storages[key] =
+          storage_from_bytes(static_cast<const char*>(data.get()), size, *storage, origin);
+    }
+    return to_state_dict(root, storages, origin, info);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(
+        origin + ": cannot read zip archive (truncated or corrupt): " + e.what_without_backtrace());
+  }
+}
+
+StateDict read_legacy(const std::vector<char>& bytes, const fs::path& path, TorchFileInfo* info) {
+  const std::string origin = path.string();
+  // Legacy stream: magic number, protocol version, sys info, the object, storage keys, then
+  // each storage as <int64 element count><raw data> in key order.
+  size_t offset = 0;
+  auto next_pickle = [&] {
+    Unpickler unpickler(bytes.data() + offset, bytes.size() - offset, origin);
+    Value value = unpickler.load();
+    offset += unpickler.position();
+    return value;
+  };
+  Value magic = next_pickle();
+  // torch.serialization's MAGIC_NUMBER 0x1950a86a20f9469cfc6c, an 80-bit LONG1, little-endian.
+  static const std::string kMagic("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10);
+  if (magic->kind != PyValue::Kind::kString || magic->text != kMagic) {
+    throw CheckpointError(origin + ": not a PyTorch file (no torch.save magic number)");
+  }
+  next_pickle();  // protocol version
+  next_pickle();  // sys info
+  Value root = next_pickle();
+  Value keys = next_pickle();
+  if (keys->kind != PyValue::Kind::kList) throw CheckpointError(origin + ": malformed legacy file");
+  std::map<std::string, Value> referenced;
+  collect_storages(root, &referenced);
+  std::map<std::string, at::Tensor> storages;
+  for (const auto& key : keys->items) {
+    const auto found = referenced.find(key->text);
+    if (found == referenced.end()) {
+      throw CheckpointError(origin + ": legacy file lists an unknown storage '" + key->text + "'");
+    }
+    if (bytes.size() - offset < 8) throw CheckpointError(origin + ": file is truncated");
+    int64_t count = 0;
+    std::memcpy(&count, bytes.data() + offset, 8);
+    offset += 8;
+    const size_t data_bytes =
+        static_cast<size_t>(count) * static_cast<size_t>(c10::elementSize(found->second->dtype));
+    if (count < 0 || bytes.size() - offset < data_bytes) {
+      throw CheckpointError(origin + ": file is truncated (tensor data ends early)");
+    }
+    storages[key->text] =
+        storage_from_bytes(bytes.data() + offset, data_bytes, *found->second, origin);
+    offset += data_bytes;
+  }
+  return to_state_dict(root, storages, origin, info);
+}
+
+}  // namespace
+
+bool looks_like_torch_file(const fs::path& path) {
+  std::ifstream stream(path, std::ios::binary);
+  char head[4] = {0, 0, 0, 0};
+  stream.read(head, 4);
+  return stream.gcount() == 4 &&
+         (std::memcmp(head, "PK\x03\x04", 4) == 0 || static_cast<uint8_t>(head[0]) == 0x80);
+}
+
+StateDict read_torch_file(const fs::path& path, TorchFileInfo* info) {
+  const std::vector<char> bytes = read_bytes(path);
+  if (bytes.empty()) throw CheckpointError(path.string() + ": file is empty");
+  if (is_zip(bytes)) {
+    if (info != nullptr) info->format = "zip";
+    return read_zip(path, info);
+  }
+  if (static_cast<uint8_t>(bytes[0]) != 0x80) {
+    throw CheckpointError(path.string() +
+                          ": not a PyTorch checkpoint (neither a zip archive nor a "
+                          "pickle)");
+  }
+  if (info != nullptr) info->format = "legacy";
+  return read_legacy(bytes, path, info);
+}
+
+}  // namespace cyclegan

@@ -1,0 +1,210 @@
+// Weights travel both ways between us and PyTorch: tests/reference/make_reference.py (Debian's
+// python3-torch) builds the official networks, and we must reproduce their outputs.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "cyclegan/checkpoint.h"
+#include "cyclegan/errors.h"
+#include "cyclegan/image_io.h"
+#include "cyclegan/translate.h"
+#include "test_helpers.h"
+
+namespace cyclegan {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kPython = "/usr/bin/python3";
+const std::vector<std::string> kGenerators = {"resnet_9blocks", "resnet_6blocks", "unet_128",
+                                              "unet_256"};
+
+// Runs a shell command, returning its exit status and stdout+stderr.
+std::pair<int, std::string> run(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  char buffer[512];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string script() {
+  return (testing::source_dir() / "tests/reference/make_reference.py").string();
+}
+
+double max_abs_difference(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+class PytorchParity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<testing::TempDir>();
+    const auto [status, output] =
+        run(std::string(kPython) + " '" + script() + "' '" + dir_->path().string() + "'");
+    reference_status_ = status;
+    reference_output_ = output;
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+  void SetUp() override {
+    ASSERT_EQ(reference_status_, 0) << "tests/reference/make_reference.py failed (is Debian's "
+                                       "python3-torch installed? scripts/setup.sh installs it):\n"
+                                    << reference_output_;
+  }
+  static fs::path file(const std::string& name) { return dir_->path() / name; }
+
+  static std::unique_ptr<testing::TempDir> dir_;
+  static int reference_status_;
+  static std::string reference_output_;
+};
+std::unique_ptr<testing::TempDir> PytorchParity::dir_;
+int PytorchParity::reference_status_ = -1;
+std::string PytorchParity::reference_output_;
+
+TEST_F(PytorchParity, ImportedGeneratorsMatchPyTorchInBothFileFormats) {
+  for (const std::string& name : kGenerators) {
+    const StateDict io = read_torch_file(file(name + "_io.pth"));
+    for (const std::string format : {"zip", "legacy"}) {
+      const LoadedGenerator loaded = load_generator(file(name + "_" + format + ".pth"));
+      EXPECT_EQ(loaded.info.architecture, name) << "inferred from the keys";
+      EXPECT_EQ(loaded.source_format, "pytorch " + format);
+      torch::NoGradGuard no_grad;
+      const double difference =
+          max_abs_difference(loaded.generator->forward(io["input"].clone()), io["output"]);
+      std::cout << "PyTorch -> us, " << name << " (" << format << "): max abs difference "
+                << difference << "\n";
+      EXPECT_LE(difference, 1e-5) << name << " " << format;
+    }
+  }
+}
+
+TEST_F(PytorchParity, PatchDiscriminatorMatchesPyTorch) {
+  const StateDict io = read_torch_file(file("patchgan_io.pth"));
+  for (const std::string format : {"zip", "legacy"}) {
+    PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(16));
+    load_state_dict(*discriminator, read_torch_file(file("patchgan_" + format + ".pth")), format);
+    torch::NoGradGuard no_grad;
+    const double difference = max_abs_difference(discriminator->forward(io["input"]), io["output"]);
+    std::cout << "PyTorch -> us, patchgan (" << format << "): max abs difference " << difference
+              << "\n";
+    EXPECT_LE(difference, 1e-5) << format;
+  }
+}
+
+TEST_F(PytorchParity, ExportedGeneratorsLoadInPyTorchWithTheSameOutputs) {
+  for (const std::string& name : kGenerators) {
+    const LoadedGenerator loaded = load_generator(file(name + "_zip.pth"));
+    // Through our own file format first, as a trained generator would come.
+    save_network(file(name + "_ours.pt"), *loaded.generator, loaded.info);
+    const LoadedGenerator ours = load_generator(file(name + "_ours.pt"));
+    export_state_dict(file(name + "_export.pth"), *ours.generator);
+    const auto [status, output] =
+        run(std::string(kPython) + " '" + script() + "' --check-export " + name + " '" +
+            file(name + "_export.pth").string() + "' '" + dir_->path().string() + "'");
+    std::cout << "us -> PyTorch, " << output;
+    EXPECT_EQ(status, 0) << output;
+  }
+}
+
+TEST_F(PytorchParity, PngPipelineMatchesTheOfficialTestScriptWithinOneLevel) {
+  const StateDict io = read_torch_file(file("png_io.pth"));
+  const at::Tensor image = io["image"];        // [256, 256, 3] uint8
+  const at::Tensor official = io["official"];  // [256, 256, 3] uint8
+  fs::create_directories(file("png_in"));
+  write_image(file("png_in/test.png"), image.permute({2, 0, 1}).to(torch::kFloat32) / 127.5 - 1);
+  ASSERT_TRUE(
+      torch::equal((read_image(file("png_in/test.png")) + 1).mul(127.5).round().to(torch::kUInt8),
+                   image.permute({2, 0, 1})))
+      << "the PNG must hold the reference image exactly";
+
+  for (const auto quantization : {Quantization::kRound, Quantization::kTruncate}) {
+    TranslateOptions options;
+    options.checkpoint = file("resnet_9blocks_zip.pth");
+    options.output_dir = file("png_out");
+    options.device = "cpu";
+    options.quantization = quantization;
+    Translator translator(options);
+    const auto written = translator.translate({file("png_in/test.png")});
+    ASSERT_EQ(written.size(), 1u);
+    const at::Tensor ours =
+        (read_image(written[0]) + 1).mul(127.5).round().to(torch::kInt32).permute({1, 2, 0});
+    const at::Tensor levels = (ours - official.to(torch::kInt32)).abs();
+    const int64_t max_levels = levels.max().item<int64_t>();
+    const double differing = levels.gt(0).to(torch::kFloat64).mean().item<double>();
+    const bool truncating = quantization == Quantization::kTruncate;
+    std::cout << "PNG pipeline (" << (truncating ? "--official-rounding" : "default rounding")
+              << "): max " << max_levels << " grey level(s), " << differing * 100
+              << "% of values differ\n";
+    EXPECT_LE(max_levels, 1);
+    if (truncating) {
+      EXPECT_LT(differing, 0.001) << "truncation should match almost everywhere";
+    }
+  }
+}
+
+TEST_F(PytorchParity, InstanceNormRunningStatisticsOfOldCheckpointsAreIgnored) {
+  const LoadedGenerator loaded = load_generator(file("resnet_6blocks_old.pth"));
+  EXPECT_NE(loaded.note.find("ignored 18 InstanceNorm running-statistics entries"),
+            std::string::npos)
+      << loaded.note;
+  const StateDict io = read_torch_file(file("resnet_6blocks_io.pth"));
+  torch::NoGradGuard no_grad;
+  EXPECT_LE(max_abs_difference(loaded.generator->forward(io["input"]), io["output"]), 1e-5);
+}
+
+TEST_F(PytorchParity, MismatchesNameMissingKeysOrTheFirstShapeDisagreement) {
+  auto message_for = [](const fs::path& path, const GeneratorOverrides& overrides) {
+    try {
+      load_generator(path, overrides);
+    } catch (const CheckpointError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(loaded without error)");
+  };
+  std::string message = message_for(file("resnet_9blocks_zip.pth"), {"resnet_6blocks", 0});
+  EXPECT_NE(message.find("unexpected keys: model.16.conv_block.1.weight"), std::string::npos)
+      << message;
+  message = message_for(file("resnet_9blocks_zip.pth"), {"", 32});
+  EXPECT_NE(message.find("key 'model.1.weight' has shape [16, 3, 7, 7], the network expects "
+                         "[32, 3, 7, 7]"),
+            std::string::npos)
+      << message;
+  message = message_for(file("unet_128_zip.pth"), {"unet_256", 0});
+  EXPECT_NE(message.find("missing keys"), std::string::npos) << message;
+  message = message_for(file("patchgan_zip.pth"), {});
+  EXPECT_NE(message.find("holds a PatchGAN discriminator"), std::string::npos) << message;
+  message = message_for(file("resnet_9blocks_io.pth"), {});
+  EXPECT_NE(message.find("not a known generator layout"), std::string::npos) << message;
+}
+
+TEST_F(PytorchParity, TruncatedAndForeignFilesAreClearErrors) {
+  for (const std::string format : {"zip", "legacy"}) {
+    const fs::path source = file("resnet_9blocks_" + format + ".pth");
+    const fs::path cut = file("cut_" + format + ".pth");
+    fs::copy_file(source, cut, fs::copy_options::overwrite_existing);
+    fs::resize_file(cut, fs::file_size(source) / 2);
+    try {
+      load_generator(cut);
+      ADD_FAILURE() << format << ": a truncated file loaded";
+    } catch (const CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find(cut.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    }
+  }
+  std::ofstream(file("notes.pth")) << "hello";
+  EXPECT_THROW(load_generator(file("notes.pth")), CheckpointError);
+  std::ofstream(file("empty.pth")).flush();
+  EXPECT_THROW(load_generator(file("empty.pth")), CheckpointError);
+  write_image(file("picture.png"), torch::zeros({3, 8, 8}));
+  fs::rename(file("picture.png"), file("picture.pth"));  // an image under a checkpoint's name
+  EXPECT_THROW(load_generator(file("picture.pth")), CheckpointError);
+}
+
+}  // namespace
+}  // namespace cyclegan
