@@ -17,6 +17,16 @@ namespace cyclegan {
 at::Tensor translate_any_size(GeneratorModule& generator, const at::Tensor& images,
                               int64_t multiple);
 
+/// Translates one large image [1, C, H, W] tile by tile: square tiles of side `tile` (a multiple
+/// of `multiple`) overlapping by `overlap` pixels, blended with weights that fall off linearly
+/// across each overlap, so memory follows the tile, not the image, and seams do not show.
+at::Tensor translate_tiled(GeneratorModule& generator, const at::Tensor& image, int64_t tile,
+                           int64_t overlap, int64_t multiple);
+
+/// Rough peak bytes of one inference pass of `info`'s generator on an H x W image (activations
+/// of the widest full-resolution layers plus their working buffers), used to decide on tiling.
+int64_t estimate_inference_bytes(const NetworkInfo& info, int64_t height, int64_t width);
+
 /// Image files named by `inputs`: files as given, folders' image files (sorted, not recursive).
 /// Throws DataError naming a path that does not exist or a folder without images.
 std::vector<std::filesystem::path> collect_image_inputs(
@@ -30,6 +40,9 @@ struct TranslateOptions {
   int64_t resize = 0;      ///< > 0: resize inputs to resize x resize instead of padding
   int64_t batch_size = 4;  ///< same-size images translated together
   Quantization quantization = Quantization::kRound;
+  int64_t tile = 0;              ///< > 0: always tile with this side; 0: tile only when needed
+  int64_t tile_overlap = 64;     ///< pixels shared by neighbouring tiles
+  int64_t max_memory_mb = 4096;  ///< images whose estimate exceeds this are tiled
 };
 
 /// Translates images with one generator file; outputs are PNGs named after the inputs.
@@ -38,7 +51,12 @@ class Translator {
   explicit Translator(const TranslateOptions& options);
 
   /// Translates `files`, writing each result atomically; returns the written paths in order.
+  /// Inputs that cannot be decoded are reported (logged by name), skipped and listed in
+  /// failed(); nothing is written for them.
   std::vector<std::filesystem::path> translate(const std::vector<std::filesystem::path>& files);
+
+  /// Inputs of the last translate() call that could not be read, with the reason.
+  const std::vector<std::string>& failed() const { return failed_; }
 
   const NetworkInfo& info() const { return info_; }
 
@@ -47,6 +65,9 @@ class Translator {
   NetworkInfo info_;
   GeneratorPtr generator_;
   torch::Device device_;
+  std::vector<std::string> failed_;
+
+  at::Tensor run(const at::Tensor& batch);  // [N, C, H, W] -> translated, tiled if needed
 };
 
 }  // namespace cyclegan

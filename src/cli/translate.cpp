@@ -50,6 +50,21 @@ std::function<int()> add_translate_command(CLI::App& app) {
       "--official-rounding",
       [options] { options->translate.quantization = Quantization::kTruncate; },
       "Convert to 8 bits as the official tensor2im does (truncate) instead of rounding");
+  command
+      ->add_option("--tile", options->translate.tile,
+                   "Translate in overlapping tiles of this side (0 = only when an image would "
+                   "exceed --max-memory)")
+      ->check(CLI::NonNegativeNumber);
+  command
+      ->add_option("--tile-overlap", options->translate.tile_overlap,
+                   "Pixels shared by neighbouring tiles, blended across")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  command
+      ->add_option("--max-memory", options->translate.max_memory_mb,
+                   "Memory budget in MiB for one image; larger ones are tiled")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   command->add_option("--threads", options->threads, "CPU threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   command->footer(
@@ -59,13 +74,20 @@ std::function<int()> add_translate_command(CLI::App& app) {
       "  cyclegan translate --ckpt runs/apple2orange/g_BA.pt datasets/fruit/testB -o "
       "oranges2apples\n\n"
       "Each output keeps its input's size (padding by reflection to what the network needs, then\n"
-      "cropping back) and is written as OUTPUT/<input name>.png; written paths go to stdout.");
+      "cropping back) and is written as OUTPUT/<input name>.png; written paths go to stdout.\n"
+      "Images whose estimated memory exceeds --max-memory are translated in overlapping tiles\n"
+      "blended across the overlap. Unreadable inputs are named, skipped, and make the exit\n"
+      "status 1.");
   return [options] {
     configure_threads(options->threads);
     const std::vector<std::filesystem::path> inputs(options->inputs.begin(), options->inputs.end());
     Translator translator(options->translate);
-    for (const auto& path : translator.translate(collect_image_inputs(inputs))) {
-      std::cout << path.string() << "\n";
+    const auto files = collect_image_inputs(inputs);
+    for (const auto& path : translator.translate(files)) std::cout << path.string() << "\n";
+    if (!translator.failed().empty()) {
+      std::cerr << "error: " << translator.failed().size() << " of " << files.size()
+                << " inputs could not be read and were skipped (named above)\n";
+      return 1;
     }
     return 0;
   };
