@@ -62,6 +62,17 @@ int64_t generator_size_multiple(const std::string& architecture) {
 }
 
 torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
+  if (statistics_ && statistics_->mode != NormStatistics::Mode::kOff) {
+    if (statistics_->mode == NormStatistics::Mode::kRecord) {
+      auto [var, mean] = torch::var_mean(x, {2, 3}, /*unbiased=*/false, /*keepdim=*/true);
+      statistics_->mean_var.emplace_back(mean, var);
+      return (x - mean) / torch::sqrt(var + eps_);
+    }
+    TORCH_CHECK(statistics_->cursor < statistics_->mean_var.size(),
+                "InstanceNorm: replaying more layers than were recorded");
+    const auto& [mean, var] = statistics_->mean_var[statistics_->cursor++];
+    return (x - mean) / torch::sqrt(var + eps_);
+  }
   // use_input_stats = true: statistics of this sample and channel, in training and inference.
   return torch::instance_norm(x, /*weight=*/{}, /*bias=*/{}, /*running_mean=*/{},
                               /*running_var=*/{}, /*use_input_stats=*/true, /*momentum=*/0.1, eps_,
@@ -70,6 +81,12 @@ torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
 
 void InstanceNormImpl::pretty_print(std::ostream& stream) const {
   stream << "InstanceNorm(eps=" << eps_ << ", affine=false, track_running_stats=false)";
+}
+
+void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatistics> statistics) {
+  for (const auto& child : module.modules(/*include_self=*/true)) {
+    if (auto* norm = dynamic_cast<InstanceNormImpl*>(child.get())) norm->set_statistics(statistics);
+  }
 }
 
 ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {

@@ -26,6 +26,16 @@ std::string canonical_generator_name(const std::string& name);
 /// Image sides a generator accepts must be multiples of this (2^number of stride-2 levels).
 int64_t generator_size_multiple(const std::string& architecture);
 
+/// Per-channel statistics of every InstanceNorm call of a forward pass, in call order. Tiled
+/// inference records them on the whole (downscaled) image and replays them on every tile, so
+/// all tiles are normalised alike and no seam shows between them.
+struct NormStatistics {
+  enum class Mode { kOff, kRecord, kReplay };
+  Mode mode = Mode::kOff;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> mean_var;  // each [N, C, 1, 1]
+  size_t cursor = 0;                                              // next entry to replay
+};
+
 /// InstanceNorm2d without learned scale/shift or running statistics: the same in training and
 /// inference, and no state_dict entries (official CycleGAN's `norm='instance'`).
 class InstanceNormImpl : public torch::nn::Module {
@@ -33,11 +43,17 @@ class InstanceNormImpl : public torch::nn::Module {
   explicit InstanceNormImpl(double eps = 1e-5) : eps_(eps) {}
   torch::Tensor forward(const torch::Tensor& x);
   void pretty_print(std::ostream& stream) const override;
+  /// Null (the default) normalises each input by its own statistics.
+  void set_statistics(std::shared_ptr<NormStatistics> statistics) { statistics_ = statistics; }
 
  private:
   double eps_;
+  std::shared_ptr<NormStatistics> statistics_;
 };
 TORCH_MODULE(InstanceNorm);
+
+/// Points every InstanceNorm inside `module` at `statistics` (null: back to normal).
+void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatistics> statistics);
 
 /// Common interface so trainer, checkpoints and translate handle every generator alike.
 class GeneratorModule : public torch::nn::Module {

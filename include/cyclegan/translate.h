@@ -19,9 +19,11 @@ at::Tensor translate_any_size(GeneratorModule& generator, const at::Tensor& imag
 
 /// Translates one large image [1, C, H, W] tile by tile: square tiles of side `tile` (a multiple
 /// of `multiple`) overlapping by `overlap` pixels, blended with weights that fall off linearly
-/// across each overlap, so memory follows the tile, not the image, and seams do not show.
+/// across each overlap, so memory follows the tile, not the image. InstanceNorm statistics come
+/// from one pass over the whole image, downscaled so its longer side is at most
+/// `statistics_side` (0: full size), and are shared by every tile, so tiles match each other.
 at::Tensor translate_tiled(GeneratorModule& generator, const at::Tensor& image, int64_t tile,
-                           int64_t overlap, int64_t multiple);
+                           int64_t overlap, int64_t multiple, int64_t statistics_side = 0);
 
 /// Rough peak bytes of one inference pass of `info`'s generator on an H x W image (activations
 /// of the widest full-resolution layers plus their working buffers), used to decide on tiling.
