@@ -232,7 +232,7 @@ std::vector<fs::path> Translator::translate(const std::vector<fs::path>& files) 
     const auto now = std::chrono::steady_clock::now();
     if (end == files.size() || now - last_report > std::chrono::seconds(5)) {
       const double seconds = std::chrono::duration<double>(now - started).count();
-      spdlog::info("translated {}/{} images ({:.2f} images/s){}", end, files.size(),
+      spdlog::info("translated {}/{} images ({:.3g} images/s){}", end, files.size(),
                    static_cast<double>(end) / std::max(seconds, 1e-9),
                    failed_.empty() ? "" : fmt::format(", {} failed", failed_.size()));
       last_report = now;

@@ -4,7 +4,12 @@
 
 #include <functional>
 
+#include "cyclegan/checkpoint.h"
+
 namespace cyclegan::cli {
+
+/// --arch and --ngf, for commands that read PyTorch generator files.
+void add_generator_override_options(CLI::App* command, GeneratorOverrides& overrides);
 
 /// Each add_* registers a subcommand and its options; the returned function runs it and gives the
 /// process exit status. Options are bound to storage the function owns.

@@ -11,19 +11,16 @@ namespace cyclegan::cli {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void add_override_options(CLI::App* command, GeneratorOverrides& overrides) {
+void add_generator_override_options(CLI::App* command, GeneratorOverrides& overrides) {
   command
       ->add_option("--arch", overrides.architecture,
-                   "Architecture of a PyTorch file (inferred from its keys if omitted)")
+                   "Architecture of a PyTorch .pth file (inferred from its keys if omitted)")
       ->check(CLI::IsMember(
           {"unet", "unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks", "u-net", "resnet"}));
-  command->add_option("--ngf", overrides.ngf, "Filters (inferred if omitted)")
+  command
+      ->add_option("--ngf", overrides.ngf, "Filters of a PyTorch .pth file (inferred if omitted)")
       ->check(CLI::PositiveNumber);
 }
-
-}  // namespace
 
 std::function<int()> add_import_command(CLI::App& app) {
   struct Options {
@@ -38,7 +35,7 @@ std::function<int()> add_import_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   command->add_option("-o,--output", options->output, "Our generator file to write")->required();
-  add_override_options(command, options->overrides);
+  add_generator_override_options(command, options->overrides);
   command->footer(
       "Examples:\n"
       "  cyclegan import checkpoints/horse2zebra_pretrained/latest_net_G.pth -o g_AB.pt\n"

@@ -21,15 +21,7 @@ std::function<int()> add_translate_command(CLI::App& app) {
       ->add_option("--ckpt", options->translate.checkpoint, "Generator file (g_AB.pt or g_BA.pt)")
       ->required()
       ->check(CLI::ExistingFile);
-  command
-      ->add_option("--arch", options->translate.overrides.architecture,
-                   "Architecture of a PyTorch .pth file (inferred from its keys if omitted)")
-      ->check(CLI::IsMember(
-          {"unet", "unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks", "u-net", "resnet"}));
-  command
-      ->add_option("--ngf", options->translate.overrides.ngf,
-                   "Filters of a PyTorch .pth file (inferred if omitted)")
-      ->check(CLI::PositiveNumber);
+  add_generator_override_options(command, options->translate.overrides);
   command->add_option("inputs", options->inputs, "Image files or folders of images")
       ->required()
       ->check(CLI::ExistingPath);
