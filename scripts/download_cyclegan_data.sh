@@ -4,6 +4,8 @@
 set -euo pipefail
 
 PROG=$(basename "$0")
+KIND=dataset
+URL_ENV=CYCLEGAN_DATA_URL
 DEFAULT_BASE=http://efrosgans.eecs.berkeley.edu/cyclegan/datasets
 NAMES=(apple2orange summer2winter_yosemite horse2zebra monet2photo cezanne2photo ukiyoe2photo
        vangogh2photo maps cityscapes facades iphone2dslr_flower ae_photos)
@@ -32,35 +34,10 @@ Needs curl and unzip (scripts/setup.sh installs them).
 USAGE
 }
 
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-bad_usage() { echo "$PROG: $*" >&2; echo >&2; usage >&2; exit 2; }
+# shellcheck source=SCRIPTDIR/lib/download_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/download_common.sh"
 
-# --- arguments -----------------------------------------------------------------------------------
-for arg in "$@"; do
-  case $arg in
-    -h|--help) usage; exit 0 ;;
-    --) ;;
-    -*) bad_usage "unknown option: $arg" ;;
-  esac
-done
-[[ ${1:-} == -- ]] && shift
-(($# >= 1)) || bad_usage "missing dataset NAME"
-(($# <= 2)) || bad_usage "too many arguments: $*"
-NAME=$1
-DEST_DIR=${2:-datasets}
-[[ -n $DEST_DIR ]] || bad_usage "DEST_DIR must not be empty"
-
-if [[ ${CYCLEGAN_ALLOW_ANY_NAME:-0} == 1 ]]; then
-  [[ $NAME =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] ||
-    bad_usage "invalid dataset name '$NAME' (letters, digits, '_', '-', '.'; not starting with '.' or '-')"
-else
-  known=0
-  for n in "${NAMES[@]}"; do [[ $NAME == "$n" ]] && known=1; done
-  ((known)) || bad_usage "unknown dataset '$NAME'"
-fi
-
-BASE=${CYCLEGAN_DATA_URL:-$DEFAULT_BASE}
-BASE=${BASE%/}
+dl_parse_args datasets "$@"
 URL="$BASE/$NAME.zip"
 TARGET="${DEST_DIR%/}/$NAME"
 
@@ -86,60 +63,16 @@ if [[ -e $TARGET || -L $TARGET ]]; then
 fi
 
 # --- tools ---------------------------------------------------------------------------------------
-for tool in curl unzip; do
-  command -v "$tool" >/dev/null 2>&1 ||
-    die "'$tool' is not installed; install it (apt-get install $tool) or run scripts/setup.sh"
-done
+dl_require_tools curl unzip
 
 # --- download and unpack into temporaries inside DEST_DIR, then rename into place ----------------
-made_dest=0
-if [[ ! -d $DEST_DIR ]]; then
-  mkdir -p "$DEST_DIR" || die "cannot create $DEST_DIR"
-  made_dest=1
-fi
-tmp_zip=""
-tmp_dir=""
-curl_pid=""
-cleanup() {
-  if [[ -n $curl_pid ]]; then kill "$curl_pid" 2>/dev/null || true; wait "$curl_pid" 2>/dev/null || true; fi
-  if [[ -n $tmp_zip ]]; then rm -f "$tmp_zip" || true; fi
-  if [[ -n $tmp_dir ]]; then rm -rf "$tmp_dir" || true; fi
-  # A failed run leaves no trace: drop DEST_DIR again if this run made it and it is still empty.
-  if ((made_dest)); then rmdir "$DEST_DIR" 2>/dev/null || true; fi
-  return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+dl_make_dir "$DEST_DIR"
+dl_set_traps
 tmp_zip=$(mktemp "${DEST_DIR%/}/.$NAME.download.XXXXXX") || die "cannot write to $DEST_DIR"
+DL_TEMPS+=("$tmp_zip")
 tmp_dir=$(mktemp -d "${DEST_DIR%/}/.$NAME.extract.XXXXXX") || die "cannot write to $DEST_DIR"
-
-echo "$PROG: downloading $URL" >&2
-# curl runs in the background so that a signal reaches the traps above at once, not when it ends.
-curl --fail --location --silent --show-error --connect-timeout 20 \
-     --write-out '%{http_code}' --output "$tmp_zip" "$URL" >"$tmp_dir/.curl.code" 2>"$tmp_dir/.curl.err" &
-curl_pid=$!
-curl_rc=0
-wait "$curl_pid" || curl_rc=$?
-curl_pid=""
-http_code=$(cat "$tmp_dir/.curl.code")
-curl_err=$(sed -e 's/^curl: ([0-9]*) //' -e 's/^curl: //' "$tmp_dir/.curl.err" | tr '\n' ' ')
-curl_err=${curl_err% }
-rm -f "$tmp_dir/.curl.err" "$tmp_dir/.curl.code"
-if ((curl_rc != 0)); then
-  case $curl_rc in
-    22)
-      if [[ $http_code == 404 ]]; then
-        die "$URL not found (HTTP 404); is '$NAME' on this server?"
-      fi
-      die "$URL: server answered HTTP $http_code" ;;
-    5|6|7|28|35|52|56)
-      die "cannot reach $URL ($curl_err); check the network, or set CYCLEGAN_DATA_URL to a mirror" ;;
-    *)
-      die "download of $URL failed (curl exit $curl_rc: $curl_err)" ;;
-  esac
-fi
+DL_TEMPS+=("$tmp_dir")
+dl_download "$URL" "$tmp_zip" "$tmp_dir/.curl.code" "$tmp_dir/.curl.err"
 
 magic=$(head -c 4 "$tmp_zip" | od -An -tx1 | tr -d ' \n')
 if [[ $magic != 504b0304 && $magic != 504b0506 ]]; then

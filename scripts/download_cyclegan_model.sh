@@ -5,6 +5,8 @@
 set -euo pipefail
 
 PROG=$(basename "$0")
+KIND=model
+URL_ENV=CYCLEGAN_MODEL_URL
 DEFAULT_BASE=http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models
 NAMES=(apple2orange orange2apple summer2winter_yosemite winter2summer_yosemite horse2zebra zebra2horse
        monet2photo style_monet style_cezanne style_ukiyoe style_vangogh sat2map
@@ -44,35 +46,10 @@ Needs curl (scripts/setup.sh installs it).
 USAGE
 }
 
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-bad_usage() { echo "$PROG: $*" >&2; echo >&2; usage >&2; exit 2; }
+# shellcheck source=SCRIPTDIR/lib/download_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/download_common.sh"
 
-# --- arguments -----------------------------------------------------------------------------------
-for arg in "$@"; do
-  case $arg in
-    -h|--help) usage; exit 0 ;;
-    --) ;;
-    -*) bad_usage "unknown option: $arg" ;;
-  esac
-done
-[[ ${1:-} == -- ]] && shift
-(($# >= 1)) || bad_usage "missing model NAME"
-(($# <= 2)) || bad_usage "too many arguments: $*"
-NAME=$1
-DEST_DIR=${2:-checkpoints}
-[[ -n $DEST_DIR ]] || bad_usage "DEST_DIR must not be empty"
-
-if [[ ${CYCLEGAN_ALLOW_ANY_NAME:-0} == 1 ]]; then
-  [[ $NAME =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] ||
-    bad_usage "invalid model name '$NAME' (letters, digits, '_', '-', '.'; not starting with '.' or '-')"
-else
-  known=0
-  for n in "${NAMES[@]}"; do [[ $NAME == "$n" ]] && known=1; done
-  ((known)) || bad_usage "unknown model '$NAME'"
-fi
-
-BASE=${CYCLEGAN_MODEL_URL:-$DEFAULT_BASE}
-BASE=${BASE%/}
+dl_parse_args checkpoints "$@"
 URL="$BASE/$NAME.pth"
 MODEL_DIR="${DEST_DIR%/}/${NAME}_pretrained"
 TARGET="$MODEL_DIR/$FILE_NAME"
@@ -93,69 +70,19 @@ if [[ -e $TARGET || -L $TARGET ]]; then
 fi
 
 # --- tools ---------------------------------------------------------------------------------------
-command -v curl >/dev/null 2>&1 ||
-  die "'curl' is not installed; install it (apt-get install curl) or run scripts/setup.sh"
+dl_require_tools curl
 
 # --- download into a temporary file inside DEST_DIR/NAME_pretrained, then rename into place -------
-made_dest=0
-made_model_dir=0
-if [[ ! -d $DEST_DIR ]]; then
-  mkdir -p "$DEST_DIR" || die "cannot create $DEST_DIR"
-  made_dest=1
-fi
-if [[ ! -d $MODEL_DIR ]]; then
-  mkdir "$MODEL_DIR" || die "cannot create $MODEL_DIR"
-  made_model_dir=1
-fi
-tmp_file=""
-tmp_code=""
-tmp_err=""
-curl_pid=""
-cleanup() {
-  if [[ -n $curl_pid ]]; then kill "$curl_pid" 2>/dev/null || true; wait "$curl_pid" 2>/dev/null || true; fi
-  if [[ -n $tmp_file ]]; then rm -f "$tmp_file" || true; fi
-  if [[ -n $tmp_code ]]; then rm -f "$tmp_code" || true; fi
-  if [[ -n $tmp_err ]]; then rm -f "$tmp_err" || true; fi
-  # A failed run leaves no trace: drop the folders again if this run made them and they are empty.
-  if ((made_model_dir)); then rmdir "$MODEL_DIR" 2>/dev/null || true; fi
-  if ((made_dest)); then rmdir "$DEST_DIR" 2>/dev/null || true; fi
-  return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+dl_make_dir "$DEST_DIR"
+dl_make_dir "$MODEL_DIR"
+dl_set_traps
 tmp_file=$(mktemp "$MODEL_DIR/.$FILE_NAME.download.XXXXXX") || die "cannot write to $MODEL_DIR"
+DL_TEMPS+=("$tmp_file")
 tmp_code=$(mktemp "$MODEL_DIR/.$FILE_NAME.code.XXXXXX") || die "cannot write to $MODEL_DIR"
+DL_TEMPS+=("$tmp_code")
 tmp_err=$(mktemp "$MODEL_DIR/.$FILE_NAME.err.XXXXXX") || die "cannot write to $MODEL_DIR"
-
-echo "$PROG: downloading $URL" >&2
-# curl runs in the background so that a signal reaches the traps above at once, not when it ends.
-curl --fail --location --silent --show-error --connect-timeout 20 \
-     --write-out '%{http_code}' --output "$tmp_file" "$URL" >"$tmp_code" 2>"$tmp_err" &
-curl_pid=$!
-curl_rc=0
-wait "$curl_pid" || curl_rc=$?
-curl_pid=""
-http_code=$(cat "$tmp_code")
-curl_err=$(sed -e 's/^curl: ([0-9]*) //' -e 's/^curl: //' "$tmp_err" | tr '\n' ' ')
-curl_err=${curl_err% }
-rm -f "$tmp_code" "$tmp_err"
-tmp_code=""
-tmp_err=""
-if ((curl_rc != 0)); then
-  case $curl_rc in
-    22)
-      if [[ $http_code == 404 ]]; then
-        die "$URL not found (HTTP 404); is '$NAME' on this server?"
-      fi
-      die "$URL: server answered HTTP $http_code" ;;
-    5|6|7|28|35|52|56)
-      die "cannot reach $URL ($curl_err); check the network, or set CYCLEGAN_MODEL_URL to a mirror" ;;
-    *)
-      die "download of $URL failed (curl exit $curl_rc: $curl_err)" ;;
-  esac
-fi
+DL_TEMPS+=("$tmp_err")
+dl_download "$URL" "$tmp_file" "$tmp_code" "$tmp_err"
 
 # torch.save writes a zip (PK\x03\x04) since PyTorch 1.6, and a pickle (protocol 2: 0x80) before;
 # anything else (an HTML error page, an empty file) is not a model.
@@ -168,5 +95,4 @@ fi
 chmod "$(printf '%o' $((0666 & ~$(umask))))" "$tmp_file" || true
 # rename(2) within MODEL_DIR: TARGET appears whole or not at all.
 mv -f "$tmp_file" "$TARGET" 2>/dev/null || die "cannot move the downloaded file to $TARGET"
-tmp_file=""
 echo "$TARGET"

@@ -5,35 +5,13 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+TEST=test_download_data
 SCRIPT="$HERE/../scripts/download_cyclegan_data.sh"
-PY=/usr/bin/python3
+URL_ENV=CYCLEGAN_DATA_URL
+# shellcheck source=SCRIPTDIR/lib/test_harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/test_harness.sh"
 
-if [[ ! -x $PY ]]; then
-  echo "test_download_data: $PY is missing (apt-get install python3)" >&2
-  exit 1
-fi
-for tool in curl unzip; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "test_download_data: $tool is missing (apt-get install $tool, or run scripts/setup.sh)" >&2
-    exit 1
-  fi
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_download_data.XXXXXX")
-SERVER_PID=""
-cleanup() {
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-SERVE="$WORK/serve"
-mkdir -p "$SERVE"
+th_setup curl unzip
 "$PY" - "$SERVE" <<'PY'
 import sys, zipfile, os
 serve = sys.argv[1]
@@ -49,46 +27,8 @@ with open(os.path.join(serve, "notzip2notzip.zip"), "w") as f:
     f.write("<html><body>Not a zip</body></html>\n")
 PY
 
-PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$PY" -m http.server --bind 127.0.0.1 --directory "$SERVE" "$PORT" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do
-  curl --silent --fail --output /dev/null "$BASE/demo2demo.zip" && break
-  sleep 0.05
-done
-if ! curl --silent --fail --output /dev/null "$BASE/demo2demo.zip"; then
-  echo "test_download_data: the test server on $BASE did not answer" >&2
-  cat "$WORK/server.log" >&2
-  exit 1
-fi
+th_start_server demo2demo.zip
 
-passed=0
-failed=0
-check() {  # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then
-    echo "PASS: $what"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: $what"
-    echo "      stdout: $(cat "$WORK/out")"
-    echo "      stderr: $(cat "$WORK/err")"
-    failed=$((failed + 1))
-  fi
-}
-
-DEST="$WORK/dest"
-rc=0
-run() {  # run [ENV=VALUE...] -- ARGS...: runs the script, sets rc, stdout in $WORK/out, stderr in $WORK/err
-  local env=()
-  while [[ $1 != -- ]]; do env+=("$1"); shift; done
-  shift
-  rc=0
-  env CYCLEGAN_ALLOW_ANY_NAME=1 CYCLEGAN_DATA_URL="$BASE" "${env[@]}" \
-    bash "$SCRIPT" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null || rc=$?
-}
 no_temporaries() { [[ -z $(find "$DEST" -maxdepth 1 -name '.*' ! -name . 2>/dev/null) ]]; }
 four_folders() {
   local f
@@ -97,8 +37,6 @@ four_folders() {
 has_files() { [[ -f $1/trainA/a.png && -f $1/trainB/b.png && -f $1/testA/c.png && -f $1/testB/d.png ]]; }
 complete() { four_folders "$1" && has_files "$1"; }
 left_nothing() { [[ ! -e $DEST/$1 ]] && no_temporaries; }  # left_nothing NAME
-err_has() { local p; for p in "$@"; do grep -q -- "$p" "$WORK/err" || return 1; done; }
-out_has() { local p; for p in "$@"; do grep -q -- "$p" "$WORK/out" || return 1; done; }
 
 # (a) a good download
 run -- demo2demo "$DEST"
@@ -156,5 +94,4 @@ check "--help exits 0" test "$rc" -eq 0
 check "--help prints usage on stdout, naming CYCLEGAN_DATA_URL and CYCLEGAN_ALLOW_ANY_NAME" \
   out_has '^Usage:' CYCLEGAN_DATA_URL CYCLEGAN_ALLOW_ANY_NAME
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+th_summary

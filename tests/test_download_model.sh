@@ -5,33 +5,13 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+TEST=test_download_model
 SCRIPT="$HERE/../scripts/download_cyclegan_model.sh"
-PY=/usr/bin/python3
+URL_ENV=CYCLEGAN_MODEL_URL
+# shellcheck source=SCRIPTDIR/lib/test_harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/test_harness.sh"
 
-if [[ ! -x $PY ]]; then
-  echo "test_download_model: $PY is missing (apt-get install python3)" >&2
-  exit 1
-fi
-if ! command -v curl >/dev/null 2>&1; then
-  echo "test_download_model: curl is missing (apt-get install curl, or run scripts/setup.sh)" >&2
-  exit 1
-fi
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_download_model.XXXXXX")
-SERVER_PID=""
-cleanup() {
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-SERVE="$WORK/serve"
-mkdir -p "$SERVE"
+th_setup curl
 # Real checkpoints when Debian's python3-torch is there; otherwise files that start the same way.
 "$PY" - "$SERVE" <<'PY'
 import os, sys
@@ -50,51 +30,11 @@ with open("html.pth", "w") as f:
     f.write("<html>not a model</html>\n")
 PY
 
-PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$PY" -m http.server --bind 127.0.0.1 --directory "$SERVE" "$PORT" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do
-  curl --silent --fail --output /dev/null "$BASE/demo.pth" && break
-  sleep 0.05
-done
-if ! curl --silent --fail --output /dev/null "$BASE/demo.pth"; then
-  echo "test_download_model: the test server on $BASE did not answer" >&2
-  cat "$WORK/server.log" >&2
-  exit 1
-fi
+th_start_server demo.pth
 
-passed=0
-failed=0
-check() {  # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then
-    echo "PASS: $what"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: $what"
-    echo "      stdout: $(cat "$WORK/out")"
-    echo "      stderr: $(cat "$WORK/err")"
-    failed=$((failed + 1))
-  fi
-}
-
-DEST="$WORK/dest"
-rc=0
-run() {  # run [ENV=VALUE...] -- ARGS...: runs the script, sets rc, stdout in $WORK/out, stderr in $WORK/err
-  local env=()
-  while [[ $1 != -- ]]; do env+=("$1"); shift; done
-  shift
-  rc=0
-  env CYCLEGAN_ALLOW_ANY_NAME=1 CYCLEGAN_MODEL_URL="$BASE" "${env[@]}" \
-    bash "$SCRIPT" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null || rc=$?
-}
 model() { echo "$DEST/$1_pretrained/latest_net_G.pth"; }  # model NAME: where NAME is stored
 no_temporaries() { [[ -z $(find "$DEST" -mindepth 1 -name '.*' 2>/dev/null) ]]; }
 left_nothing() { [[ ! -e $DEST/$1_pretrained ]] && no_temporaries; }  # left_nothing NAME
-err_has() { local p; for p in "$@"; do grep -q -- "$p" "$WORK/err" || return 1; done; }
-out_has() { local p; for p in "$@"; do grep -q -- "$p" "$WORK/out" || return 1; done; }
 
 # a good download (zip checkpoint)
 run -- demo "$DEST"
@@ -158,5 +98,4 @@ check "--help exits 0" test "$rc" -eq 0
 check "--help prints usage on stdout, naming CYCLEGAN_MODEL_URL, CYCLEGAN_ALLOW_ANY_NAME, translate" \
   out_has '^Usage:' CYCLEGAN_MODEL_URL CYCLEGAN_ALLOW_ANY_NAME 'cyclegan translate --ckpt'
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+th_summary
