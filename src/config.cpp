@@ -328,7 +328,7 @@ TrainConfig load_train_config(const std::filesystem::path& file) {
   return config;
 }
 
-void apply_override(TrainConfig& config, const std::string& assignment) {
+void apply_override(TrainConfig& config, const std::string& assignment, bool resuming) {
   const auto equals = assignment.find('=');
   if (equals == std::string::npos || equals == 0) {
     throw ConfigError("--set '" + assignment + "': expected section.key=value");
@@ -353,6 +353,16 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
   if (field == nullptr) {
     throw ConfigError("--set '" + assignment + "': unknown key '" + name + "'" +
                       nearest_key_hint(name) + "; known keys: " + expected_keys_list());
+  }
+  static const std::vector<std::string> kSafeOnResume = {
+      "output.log_every", "output.sample_every", "output.checkpoint_every", "train.device",
+      "train.threads",    "data.workers",        "data.prefetch",           "train.max_steps"};
+  if (resuming &&
+      std::find(kSafeOnResume.begin(), kSafeOnResume.end(), field->name()) == kSafeOnResume.end()) {
+    throw ConfigError("--set '" + assignment + "': key '" + field->name() +
+                      "' cannot change when resuming (the run's configuration is kept); only " +
+                      "output.*_every, train.device, train.threads, train.max_steps, " +
+                      "data.workers and data.prefetch can");
   }
   set_field(config, *field, value, "--set: ");
 }

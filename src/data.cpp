@@ -73,7 +73,8 @@ at::Tensor load_image_resized(const fs::path& path, int64_t side) {
   return detail::rgb8_to_tensor(resize_square(detail::decode_rgb8(path), side));
 }
 
-UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options) : options_(options) {
+UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options)
+    : options_(options), next_step_(options.start_step), next_claim_(options.start_step) {
   if (options_.transform.crop_size > options_.transform.load_size) {
     throw DataError("crop size " + std::to_string(options_.transform.crop_size) +
                     " is larger than load size " + std::to_string(options_.transform.load_size));

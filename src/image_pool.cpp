@@ -2,10 +2,27 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+
 namespace cyclegan {
 
 ImagePool::ImagePool(int64_t capacity, uint64_t seed) : capacity_(capacity), generator_(seed) {
   TORCH_CHECK(capacity >= 0, "ImagePool capacity must be >= 0, got ", capacity);
+}
+
+std::string ImagePool::generator_state() const {
+  std::ostringstream state;
+  state << generator_;
+  return state.str();
+}
+
+void ImagePool::restore(std::vector<at::Tensor> images, const std::string& generator_state) {
+  TORCH_CHECK(static_cast<int64_t>(images.size()) <= capacity_, "ImagePool: ", images.size(),
+              " images do not fit a pool of ", capacity_);
+  std::istringstream state(generator_state);
+  state >> generator_;
+  TORCH_CHECK(!state.fail(), "ImagePool: unreadable generator state");
+  images_ = std::move(images);
 }
 
 at::Tensor ImagePool::query(const at::Tensor& images) {

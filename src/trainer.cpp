@@ -241,6 +241,89 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   return written;
 }
 
+void Trainer::save_state(const fs::path& path) const {
+  torch::serialize::OutputArchive archive;
+  auto write_module = [&](const char* key, const torch::nn::Module& module) {
+    torch::serialize::OutputArchive sub;
+    module.save(sub);
+    archive.write(key, sub);
+  };
+  write_module("g_ab", *g_ab_);
+  write_module("g_ba", *g_ba_);
+  write_module("d_a", *d_a_);
+  write_module("d_b", *d_b_);
+  for (const auto& [key, optimizer] : {std::pair{"optimizer_g", optimizer_g_.get()},
+                                       std::pair{"optimizer_d", optimizer_d_.get()}}) {
+    torch::serialize::OutputArchive sub;
+    optimizer->save(sub);
+    archive.write(key, sub);
+  }
+  for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
+    torch::serialize::OutputArchive sub;
+    sub.write("generator", c10::IValue(pool->generator_state()));
+    sub.write("size", c10::IValue(pool->size()));
+    for (int64_t i = 0; i < pool->size(); ++i) {
+      sub.write(std::to_string(i), pool->images()[static_cast<size_t>(i)].to(torch::kCPU));
+    }
+    archive.write(key, sub);
+  }
+  archive.write("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("steps_done", c10::IValue(steps_done_));
+  archive.write("format_version", c10::IValue(kCheckpointFormatVersion));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
+  std::string error;
+  if (!write_file_atomically(path, data.data(), data.size(), &error)) {
+    throw CheckpointError(path.string() + ": cannot write training state: " + error);
+  }
+}
+
+void Trainer::load_state(const fs::path& path) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path.string(), device_);
+    auto read_module = [&](const char* key, torch::nn::Module& module) {
+      torch::serialize::InputArchive sub;
+      archive.read(key, sub);
+      module.load(sub);
+    };
+    read_module("g_ab", *g_ab_);
+    read_module("g_ba", *g_ba_);
+    read_module("d_a", *d_a_);
+    read_module("d_b", *d_b_);
+    for (const auto& [key, optimizer] : {std::pair{"optimizer_g", optimizer_g_.get()},
+                                         std::pair{"optimizer_d", optimizer_d_.get()}}) {
+      torch::serialize::InputArchive sub;
+      archive.read(key, sub);
+      optimizer->load(sub);
+    }
+    for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
+      torch::serialize::InputArchive sub;
+      archive.read(key, sub);
+      c10::IValue generator;
+      c10::IValue size;
+      sub.read("generator", generator);
+      sub.read("size", size);
+      std::vector<at::Tensor> images(static_cast<size_t>(size.toInt()));
+      for (size_t i = 0; i < images.size(); ++i) sub.read(std::to_string(i), images[i]);
+      pool->restore(std::move(images), generator.toStringRef());
+    }
+    at::Tensor torch_generator;
+    archive.read("torch_generator", torch_generator);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+    generator.set_state(torch_generator);
+    c10::IValue steps;
+    archive.read("steps_done", steps);
+    steps_done_ = steps.toInt();
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path.string() +
+                          ": cannot restore training state (truncated, or from "
+                          "another configuration?): " +
+                          e.what_without_backtrace());
+  }
+}
+
 RunSummary Trainer::run() {
   RunSummary summary;
   summary.run_dir = config_.output_dir;
@@ -276,6 +359,7 @@ RunSummary Trainer::run() {
   loader_options.workers = config_.workers;
   loader_options.prefetch = config_.prefetch;
   loader_options.seed = static_cast<uint64_t>(config_.seed);
+  loader_options.start_step = steps_done_;  // a resumed run continues the same batch sequence
   UnpairedLoader loader(loader_options);
 
   const at::Tensor sample_a =
@@ -297,6 +381,7 @@ RunSummary Trainer::run() {
            config_.data_root, loader.size_a(), loader.size_b(), steps_per_epoch,
            schedule.total_epochs(), total_steps);
   log.debug("resolved configuration:\n{}", resolved);
+  if (steps_done_ > 0) log.info("resuming after step {}", steps_done_);
 
   LossLog loss_log(run_dir / "losses.csv");
   auto write_samples = [&] {
@@ -307,6 +392,7 @@ RunSummary Trainer::run() {
     log.debug("wrote sample grid {}", (samples_dir / name).string());
   };
   auto checkpoint = [&] {
+    save_state(run_dir / "state.pt");
     summary.checkpoints = save_networks(run_dir);
     log.debug("wrote checkpoint at step {}", steps_done_);
   };

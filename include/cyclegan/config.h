@@ -68,8 +68,10 @@ std::vector<ConfigKeyDoc> config_key_docs();
 TrainConfig load_train_config(const std::filesystem::path& file);
 
 /// Applies `section.key=value` (or a bare `key=value` when the key name is unique).
-/// Does not validate: call validate() after the last override.
-void apply_override(TrainConfig& config, const std::string& assignment);
+/// Does not validate: call validate() after the last override. With `resuming`, only keys that
+/// cannot change the model or its results (logging intervals, device, threads, loader threads,
+/// max_steps) are accepted; others throw ConfigError.
+void apply_override(TrainConfig& config, const std::string& assignment, bool resuming = false);
 
 /// Cross-key checks (sizes the generator can take, load >= crop, ...); throws ConfigError.
 /// `origin` prefixes messages (the file name, or "command line").

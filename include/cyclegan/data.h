@@ -40,6 +40,7 @@ struct UnpairedLoaderOptions {
   int64_t workers = 2;
   int64_t prefetch = 4;
   uint64_t seed = 0;
+  int64_t start_step = 0;  ///< global step of the first batch (to resume a run)
 };
 
 /// One training step's input: real_a, real_b are [batch, 3, crop, crop] in [-1, 1].

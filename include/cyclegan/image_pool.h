@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace cyclegan {
@@ -22,6 +23,12 @@ class ImagePool {
 
   int64_t size() const { return static_cast<int64_t>(images_.size()); }
   int64_t capacity() const { return capacity_; }
+
+  /// What exact resume needs: the stored images and the random generator's state as text.
+  const std::vector<at::Tensor>& images() const { return images_; }
+  std::string generator_state() const;
+  /// Puts back what images() and generator_state() returned.
+  void restore(std::vector<at::Tensor> images, const std::string& generator_state);
 
  private:
   int64_t capacity_;

@@ -51,6 +51,13 @@ class Trainer {
   std::vector<std::vector<at::Tensor>> sample_rows(const at::Tensor& real_a,
                                                    const at::Tensor& real_b);
 
+  /// Writes everything exact resume needs — the four networks, both optimizers' moments and
+  /// step counts, both history pools, the random generators' states and the step counter — to
+  /// one file, atomically. Data order needs no state: batches follow from (seed, step).
+  void save_state(const std::filesystem::path& path) const;
+  /// Restores a file written by save_state(); throws CheckpointError naming it.
+  void load_state(const std::filesystem::path& path);
+
   /// Writes g_AB.pt, g_BA.pt, d_A.pt, d_B.pt (each atomically) into `dir`.
   std::vector<std::filesystem::path> save_networks(const std::filesystem::path& dir) const;
 

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "cyclegan/config.h"
+#include "cyclegan/errors.h"
 #include "cyclegan/trainer.h"
 
 namespace cyclegan::cli {
@@ -24,12 +25,19 @@ std::string config_reference() {
 std::function<int()> add_train_command(CLI::App& app) {
   struct Options {
     std::string config_file;
+    std::string resume_dir;
     std::vector<std::string> overrides;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("train", "Train the four CycleGAN networks");
   command->add_option("-c,--config", options->config_file, "YAML configuration file")
       ->check(CLI::ExistingFile);
+  command
+      ->add_option("--resume", options->resume_dir,
+                   "Continue the run in this directory from its last checkpoint, exactly as if "
+                   "it had not stopped (its configuration is kept)")
+      ->check(CLI::ExistingDirectory)
+      ->excludes("--config");
   command
       ->add_option("-s,--set", options->overrides,
                    "Override a key: section.key=value (or key=value when unique); repeatable")
@@ -38,11 +46,28 @@ std::function<int()> add_train_command(CLI::App& app) {
       "Examples:\n"
       "  cyclegan train --config configs/apple2orange.yaml\n"
       "  cyclegan train --config configs/demo.yaml --set train.epochs=2 --set output.dir=runs/x\n"
-      "  cyclegan train --set data.root=datasets/horse2zebra --set model.generator_type=resnet\n\n"
+      "  cyclegan train --set data.root=datasets/horse2zebra --set model.generator_type=resnet\n"
+      "  cyclegan train --resume runs/x --set train.max_steps=5000\n\n"
       "Writes into output.dir: config.yaml (resolved), train.log, losses.csv, samples/*.png and\n"
       "g_AB.pt, g_BA.pt, d_A.pt, d_B.pt; prints the checkpoint paths on stdout.\n\n" +
       config_reference());
   return [options] {
+    if (!options->resume_dir.empty()) {
+      const std::filesystem::path run_dir = options->resume_dir;
+      TrainConfig config = load_train_config(run_dir / "config.yaml");
+      for (const auto& assignment : options->overrides) apply_override(config, assignment, true);
+      config.output_dir = run_dir.string();
+      validate(config, (run_dir / "config.yaml").string());
+      Trainer trainer(config);
+      if (!std::filesystem::is_regular_file(run_dir / "state.pt")) {
+        throw CheckpointError((run_dir / "state.pt").string() +
+                              ": missing; this run wrote no checkpoint to resume from");
+      }
+      trainer.load_state(run_dir / "state.pt");
+      const RunSummary summary = trainer.run();
+      for (const auto& path : summary.checkpoints) std::cout << path.string() << "\n";
+      return 0;
+    }
     TrainConfig config =
         options->config_file.empty() ? TrainConfig{} : load_train_config(options->config_file);
     for (const auto& assignment : options->overrides) apply_override(config, assignment);
