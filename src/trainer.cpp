@@ -324,7 +324,7 @@ void Trainer::load_state(const fs::path& path) {
   }
 }
 
-RunSummary Trainer::run() {
+RunSummary Trainer::run(const std::atomic<bool>* stop) {
   RunSummary summary;
   summary.run_dir = config_.output_dir;
   const fs::path run_dir = config_.output_dir;
@@ -432,9 +432,19 @@ RunSummary Trainer::run() {
     if (sample_due || last_step) write_samples();
     const bool checkpoint_due =
         (config_.checkpoint_every > 0 && steps_done_ % config_.checkpoint_every == 0) || epoch_end;
-    if (checkpoint_due || last_step) checkpoint();
+    const bool stopping = stop != nullptr && stop->load();
+    if (checkpoint_due || last_step || stopping) checkpoint();
+    if (stopping && !last_step) {
+      summary.interrupted = true;
+      log.warn(
+          "interrupted after step {}; checkpoint written. Resume with: cyclegan train "
+          "--resume {}",
+          steps_done_, run_dir.string());
+      break;
+    }
   }
   summary.steps = steps_done_;
+  if (summary.interrupted) return summary;
   log.info("done: {} steps; checkpoints and samples in {}", steps_done_, run_dir.string());
   return summary;
 }

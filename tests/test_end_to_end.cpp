@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -170,6 +174,55 @@ TEST_F(EndToEnd, TrainWritesEveryPromisedFileAndTranslateKeepsInputSizes) {
   result = run_cyclegan("translate --ckpt run/d_A.pt inputs -o nope", dir_.path());
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("d_A.pt: holds a discriminator"), std::string::npos) << result.err;
+}
+
+int count_lines(const fs::path& path) {
+  std::ifstream stream(path);
+  int lines = 0;
+  for (std::string line; std::getline(stream, line);) ++lines;
+  return lines;
+}
+
+TEST_F(EndToEnd, SigintFinishesTheStepCheckpointsAndResumeContinues) {
+  ASSERT_EQ(run_cyclegan("make-data --out data --size 32 --count 6 --test-count 1", dir_.path())
+                .exit_code,
+            0);
+  const std::string train_arguments =
+      "train --set data.root=data --set model.input_dim=32 --set model.gen_n_filters=8 "
+      "--set model.disc_n_filters=8 --set train.max_steps=100000 --set output.dir=run "
+      "--set output.checkpoint_every=100000 --set output.sample_every=100000";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string command = "cd '" + dir_.path().string() + "' && exec '" +
+                                testing::executable() + "' " + train_arguments + " >'" +
+                                (dir_ / "train_out.txt").string() + "' 2>'" +
+                                (dir_ / "train_err.txt").string() + "'";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until a few steps are logged, then interrupt mid-run.
+  const fs::path csv = dir_ / "run/losses.csv";
+  for (int i = 0; i < 600 && count_lines(csv) < 4; ++i) usleep(100000);
+  ASSERT_GE(count_lines(csv), 4) << "training did not start";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const std::string err = read_file(dir_ / "train_err.txt");
+  EXPECT_NE(err.find("resume with: cyclegan train --resume run"), std::string::npos) << err;
+  const int steps = count_lines(csv) - 1;
+  EXPECT_EQ(read_network_file(dir_ / "run/g_AB.pt").info.step, steps)
+      << "the checkpoint holds the last finished step";
+  ASSERT_TRUE(fs::is_regular_file(dir_ / "run/state.pt"));
+
+  const auto resumed = run_cyclegan(
+      "train --resume run --set train.max_steps=" + std::to_string(steps + 2), dir_.path());
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(count_lines(csv) - 1, steps + 2);
+  EXPECT_NE(resumed.err.find("resuming after step " + std::to_string(steps)), std::string::npos)
+      << resumed.err;
 }
 
 TEST_F(EndToEnd, MakeDataIsReproducibleAndKeepsAnExistingDataset) {

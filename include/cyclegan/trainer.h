@@ -2,6 +2,7 @@
 
 #include <torch/optim/adam.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -29,6 +30,7 @@ struct RunSummary {
   StepLosses last_losses;
   std::vector<std::filesystem::path> checkpoints;  ///< g_AB.pt, g_BA.pt, d_A.pt, d_B.pt
   std::vector<std::filesystem::path> samples;      ///< sample grids written, in order
+  bool interrupted = false;  ///< stopped early on request; a checkpoint holds the last step
 };
 
 /// The four networks, their optimizers and history pools, and the training loop.
@@ -43,8 +45,10 @@ class Trainer {
   StepLosses step(const at::Tensor& real_a, const at::Tensor& real_b);
 
   /// Trains for the configured epochs (or max_steps) over config.data_root, writing the run
-  /// directory: config.yaml, train.log, losses.csv, samples/, checkpoints.
-  RunSummary run();
+  /// directory: config.yaml, train.log, losses.csv, samples/, checkpoints. When `stop` becomes
+  /// true (a signal handler's flag), the current step finishes, a checkpoint is written and
+  /// run() returns with `interrupted` set.
+  RunSummary run(const std::atomic<bool>* stop = nullptr);
 
   /// Sample rows for one A and one B image ([1, C, H, W]): original, translated, reconstructed,
   /// identity; computed without gradients and without touching training state.

@@ -1,3 +1,6 @@
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -18,6 +21,32 @@ std::string config_reference() {
             doc.description + "\n";
   }
   return text;
+}
+
+// Set by SIGINT/SIGTERM: the trainer finishes its step, checkpoints and returns.
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int signal_number) {
+  if (signal_number == SIGINT && stop_requested.load()) {
+    // A second Ctrl-C leaves at once; the previous checkpoint is complete (written atomically).
+    std::_Exit(130);
+  }
+  stop_requested.store(true);
+}
+
+// Runs training with SIGINT/SIGTERM turned into a clean stop; exit status 0 when done, 130 when
+// stopped early (after writing a checkpoint).
+int train_until_done_or_stopped(Trainer& trainer) {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  const RunSummary summary = trainer.run(&stop_requested);
+  for (const auto& path : summary.checkpoints) std::cout << path.string() << "\n";
+  if (summary.interrupted) {
+    std::cerr << "stopped after step " << summary.steps << "; resume with: cyclegan train --resume "
+              << summary.run_dir.string() << "\n";
+    return 130;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -64,9 +93,7 @@ std::function<int()> add_train_command(CLI::App& app) {
                               ": missing; this run wrote no checkpoint to resume from");
       }
       trainer.load_state(run_dir / "state.pt");
-      const RunSummary summary = trainer.run();
-      for (const auto& path : summary.checkpoints) std::cout << path.string() << "\n";
-      return 0;
+      return train_until_done_or_stopped(trainer);
     }
     TrainConfig config =
         options->config_file.empty() ? TrainConfig{} : load_train_config(options->config_file);
@@ -76,9 +103,7 @@ std::function<int()> add_train_command(CLI::App& app) {
                  ? (options->config_file.empty() ? std::string("defaults") : options->config_file)
                  : std::string("configuration after --set"));
     Trainer trainer(config);
-    const RunSummary summary = trainer.run();
-    for (const auto& path : summary.checkpoints) std::cout << path.string() << "\n";
-    return 0;
+    return train_until_done_or_stopped(trainer);
   };
 }
 
