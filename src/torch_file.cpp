@@ -594,14 +594,6 @@ StateDict read_legacy(const std::vector<char>& bytes, const fs::path& path, Torc
 
 }  // namespace
 
-bool looks_like_torch_file(const fs::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  char head[4] = {0, 0, 0, 0};
-  stream.read(head, 4);
-  return stream.gcount() == 4 &&
-         (std::memcmp(head, "PK\x03\x04", 4) == 0 || static_cast<uint8_t>(head[0]) == 0x80);
-}
-
 StateDict read_torch_file(const fs::path& path, TorchFileInfo* info) {
   const std::vector<char> bytes = read_bytes(path);
   if (bytes.empty()) throw CheckpointError(path.string() + ": file is empty");

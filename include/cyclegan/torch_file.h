@@ -26,7 +26,4 @@ struct TorchFileInfo {
 /// Throws CheckpointError naming the file when it is not such a file or is truncated.
 StateDict read_torch_file(const std::filesystem::path& path, TorchFileInfo* info = nullptr);
 
-/// True when the file starts like a torch.save file (zip archive or legacy pickle).
-bool looks_like_torch_file(const std::filesystem::path& path);
-
 }  // namespace cyclegan
