@@ -82,6 +82,10 @@ const std::vector<Field>& fields() {
        "steps between sample grids (and one at the finish); 0 = at epoch ends"},
       {"output", "checkpoint_every", &TrainConfig::checkpoint_every, 0,
        "steps between checkpoints; one is also written at every epoch end and at the finish"},
+      {"output", "keep_checkpoints", &TrainConfig::keep_checkpoints, 1,
+       "newest checkpoints/step_*.pt kept (older ones are deleted once a newer one is complete)"},
+      {"output", "keep_every_epochs", &TrainConfig::keep_every_epochs, 0,
+       "also keep the checkpoint at the end of every k-th epoch; 0 = none"},
   };
   return kFields;
 }
@@ -354,15 +358,23 @@ void apply_override(TrainConfig& config, const std::string& assignment, bool res
     throw ConfigError("--set '" + assignment + "': unknown key '" + name + "'" +
                       nearest_key_hint(name) + "; known keys: " + expected_keys_list());
   }
-  static const std::vector<std::string> kSafeOnResume = {
-      "output.log_every", "output.sample_every", "output.checkpoint_every", "train.device",
-      "train.threads",    "data.workers",        "data.prefetch",           "train.max_steps"};
+  static const std::vector<std::string> kSafeOnResume = {"output.log_every",
+                                                         "output.sample_every",
+                                                         "output.checkpoint_every",
+                                                         "output.keep_checkpoints",
+                                                         "output.keep_every_epochs",
+                                                         "train.device",
+                                                         "train.threads",
+                                                         "data.workers",
+                                                         "data.prefetch",
+                                                         "train.max_steps"};
   if (resuming &&
       std::find(kSafeOnResume.begin(), kSafeOnResume.end(), field->name()) == kSafeOnResume.end()) {
-    throw ConfigError("--set '" + assignment + "': key '" + field->name() +
-                      "' cannot change when resuming (the run's configuration is kept); only " +
-                      "output.*_every, train.device, train.threads, train.max_steps, " +
-                      "data.workers and data.prefetch can");
+    throw ConfigError(
+        "--set '" + assignment + "': key '" + field->name() +
+        "' cannot change when resuming (the run's configuration is kept); only " +
+        "output.*_every, output.keep_checkpoints, train.device, train.threads, train.max_steps, " +
+        "data.workers and data.prefetch can");
   }
   set_field(config, *field, value, "--set: ");
 }

@@ -2,8 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstring>
 #include <iomanip>
+#include <utility>
 
+#include "cyclegan/atomic_file.h"
 #include "cyclegan/errors.h"
 
 namespace cyclegan {
@@ -21,6 +25,40 @@ LossLog::LossLog(const fs::path& path) : path_(path) {
   stream_.open(path, std::ios::app);
   if (!stream_) throw DataError(path.string() + ": cannot open loss log for writing");
   if (fresh) stream_ << header() << '\n' << std::flush;
+}
+
+int64_t LossLog::truncate_after(const fs::path& path, int64_t last_step) {
+  std::ifstream stream(path);
+  if (!stream) return 0;
+  const auto expected_fields = std::count(header(), header() + std::strlen(header()), ',') + 1;
+  std::string kept = std::string(header()) + '\n';
+  int64_t dropped = 0;
+  bool first = true;
+  for (std::string line; std::getline(stream, line);) {
+    if (std::exchange(first, false) && line == header()) continue;
+    // A complete row has every field and ended with a newline (getline at EOF without one
+    // leaves eof() set: the process died mid-row).
+    const bool complete = !stream.eof() && std::count(line.begin(), line.end(), ',') + 1 ==
+                                               static_cast<std::ptrdiff_t>(expected_fields);
+    int64_t step = -1;
+    if (complete) {
+      try {
+        step = std::stoll(line.substr(0, line.find(',')));
+      } catch (const std::exception&) {
+        step = -1;
+      }
+    }
+    if (step >= 1 && step <= last_step) {
+      kept += line + '\n';
+    } else {
+      ++dropped;
+    }
+  }
+  std::string error;
+  if (!write_file_atomically(path, kept.data(), kept.size(), &error)) {
+    throw DataError(path.string() + ": cannot rewrite loss log: " + error);
+  }
+  return dropped;
 }
 
 void LossLog::append(const LossRecord& r) {

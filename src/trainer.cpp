@@ -101,6 +101,39 @@ fs::path sample_image(const fs::path& root, const std::string& domain) {
 
 }  // namespace
 
+fs::path checkpoint_path(const fs::path& run_dir, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step_%08ld.pt", static_cast<long>(step));
+  return run_dir / "checkpoints" / name;
+}
+
+namespace {
+
+// The step of a checkpoints/step_NNNNNNNN.pt name; -1 for anything else.
+int64_t checkpoint_step(const fs::path& path) {
+  const std::string name = path.filename().string();
+  if (name.size() < 9 || name.rfind("step_", 0) != 0 || path.extension() != ".pt") return -1;
+  const std::string digits = name.substr(5, name.size() - 8);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+}  // namespace
+
+std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code error;
+  for (fs::directory_iterator it(run_dir / "checkpoints", error), end; !error && it != end;
+       it.increment(error)) {
+    const int64_t step = checkpoint_step(it->path());
+    if (step >= 0 && it->is_regular_file(error)) found.emplace_back(step, it->path());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
+  std::vector<fs::path> paths;
+  for (auto& item : found) paths.push_back(std::move(item.second));
+  return paths;
+}
+
 Trainer::Trainer(const TrainConfig& config)
     : config_(config),
       device_(resolve_device(config.device)),
@@ -324,6 +357,60 @@ void Trainer::load_state(const fs::path& path) {
   }
 }
 
+void Trainer::lock_run_directory() {
+  if (!run_directory_lock_)
+    run_directory_lock_ = std::make_unique<DirectoryLock>(config_.output_dir);
+}
+
+fs::path Trainer::resume(const fs::path& checkpoint) {
+  const fs::path run_dir = config_.output_dir;
+  lock_run_directory();
+  std::vector<fs::path> candidates =
+      checkpoint.empty() ? list_checkpoints(run_dir) : std::vector<fs::path>{checkpoint};
+  if (candidates.empty()) {
+    throw CheckpointError((run_dir / "checkpoints").string() +
+                          ": no checkpoint to resume from (the run stopped before writing one); "
+                          "start it again with --config");
+  }
+  std::string failures;
+  for (const fs::path& candidate : candidates) {
+    try {
+      load_state(candidate);
+    } catch (const CheckpointError& e) {
+      if (!checkpoint.empty()) throw;
+      spdlog::warn("{}; trying the previous checkpoint", e.what());
+      failures += std::string("\n  ") + e.what();
+      continue;
+    }
+    // A kill between the state file and the network files leaves those one checkpoint behind.
+    save_networks(run_dir);
+    const int64_t dropped = LossLog::truncate_after(run_dir / "losses.csv", steps_done_);
+    spdlog::info("resuming from {} (step {}){}", candidate.string(), steps_done_,
+                 dropped > 0 ? fmt::format("; dropped {} losses.csv rows written after it", dropped)
+                             : std::string());
+    return candidate;
+  }
+  throw CheckpointError(run_dir.string() + ": no checkpoint could be loaded:" + failures);
+}
+
+void Trainer::prune_checkpoints(int64_t steps_per_epoch) const {
+  int64_t kept_newest = 0;
+  for (const fs::path& path : list_checkpoints(config_.output_dir)) {
+    const int64_t step = checkpoint_step(path);
+    // Files beyond the current step come from before a resume at an older checkpoint: training
+    // will rewrite them (identically: the run is deterministic); they are not "newest".
+    if (step > steps_done_) continue;
+    const bool newest = kept_newest < config_.keep_checkpoints;
+    const bool kept_epoch = config_.keep_every_epochs > 0 && step % steps_per_epoch == 0 &&
+                            (step / steps_per_epoch) % config_.keep_every_epochs == 0;
+    if (newest) ++kept_newest;
+    if (newest || kept_epoch) continue;
+    std::error_code error;
+    fs::remove(path, error);
+    if (error) spdlog::warn("{}: cannot delete old checkpoint: {}", path.string(), error.message());
+  }
+}
+
 RunSummary Trainer::run(const std::atomic<bool>* stop) {
   RunSummary summary;
   summary.run_dir = config_.output_dir;
@@ -331,9 +418,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   const fs::path samples_dir = run_dir / "samples";
   std::error_code error;
   fs::create_directories(samples_dir, error);
+  if (!error) fs::create_directories(run_dir / "checkpoints", error);
   if (error) {
     throw DataError(run_dir.string() + ": cannot create run directory: " + error.message());
   }
+  lock_run_directory();
+  for (const char* sub : {"", "checkpoints", "samples"})
+    remove_abandoned_temporaries(run_dir / sub);
   const std::string resolved = to_yaml(config_);
   std::string write_error;
   if (!write_file_atomically(run_dir / "config.yaml", resolved.data(), resolved.size(),
@@ -392,9 +483,12 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     log.debug("wrote sample grid {}", (samples_dir / name).string());
   };
   auto checkpoint = [&] {
-    save_state(run_dir / "state.pt");
+    // The state first: g_AB.pt ... follow it, and resume() re-syncs them after a kill between.
+    const fs::path state = checkpoint_path(run_dir, steps_done_);
+    save_state(state);
     summary.checkpoints = save_networks(run_dir);
-    log.debug("wrote checkpoint at step {}", steps_done_);
+    prune_checkpoints(steps_per_epoch);
+    log.debug("wrote checkpoint {}", state.string());
   };
 
   std::deque<double> recent_step_seconds;

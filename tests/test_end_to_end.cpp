@@ -15,6 +15,7 @@
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/report.h"
+#include "cyclegan/trainer.h"
 #include "test_helpers.h"
 
 namespace cyclegan {
@@ -215,7 +216,7 @@ TEST_F(EndToEnd, SigintFinishesTheStepCheckpointsAndResumeContinues) {
   const int steps = count_lines(csv) - 1;
   EXPECT_EQ(read_network_file(dir_ / "run/g_AB.pt").info.step, steps)
       << "the checkpoint holds the last finished step";
-  ASSERT_TRUE(fs::is_regular_file(dir_ / "run/state.pt"));
+  ASSERT_EQ(list_checkpoints(dir_ / "run").front(), checkpoint_path(dir_ / "run", steps));
 
   const auto resumed = run_cyclegan(
       "train --resume run --set train.max_steps=" + std::to_string(steps + 2), dir_.path());

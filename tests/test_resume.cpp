@@ -5,8 +5,10 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
+#include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
@@ -69,7 +71,7 @@ TEST_F(Resume, HalfThenResumeIsBitIdenticalToStraight) {
   TrainConfig second_half = first_half;
   second_half.max_steps = kSteps;
   Trainer resumed(second_half);
-  resumed.load_state(dir_ / "resumed/state.pt");
+  EXPECT_EQ(resumed.resume(), checkpoint_path(dir_ / "resumed", 13));
   EXPECT_EQ(resumed.steps_done(), 13);
   resumed.run();
 
@@ -96,14 +98,124 @@ TEST_F(Resume, TruncatedStateIsAClearError) {
   config.output_dir = (dir_ / "run").string();
   config.max_steps = 2;
   Trainer(config).run();
-  const fs::path state = dir_ / "run/state.pt";
+  const fs::path state = checkpoint_path(dir_ / "run", 2);
   fs::resize_file(state, fs::file_size(state) / 2);
   Trainer trainer(config);
   try {
     trainer.load_state(state);
     FAIL() << "a truncated state loaded";
   } catch (const CheckpointError& e) {
-    EXPECT_NE(std::string(e.what()).find("state.pt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("step_00000002.pt"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Resume, ADamagedNewestCheckpointFallsBackToThePreviousOne) {
+  TrainConfig config = config_;
+  config.output_dir = (dir_ / "run").string();
+  config.max_steps = 4;
+  config.checkpoint_every = 2;
+  Trainer(config).run();
+  ASSERT_EQ(
+      list_checkpoints(dir_ / "run"),
+      (std::vector<fs::path>{checkpoint_path(dir_ / "run", 4), checkpoint_path(dir_ / "run", 2)}));
+  fs::resize_file(checkpoint_path(dir_ / "run", 4), 100);
+  {
+    Trainer trainer(config);
+    EXPECT_EQ(trainer.resume(), checkpoint_path(dir_ / "run", 2));
+    EXPECT_EQ(trainer.steps_done(), 2);
+    // The generator files now match the checkpoint resumed from, and so do the loss rows.
+    EXPECT_EQ(load_generator(dir_ / "run/g_AB.pt").info.step, 2);
+    EXPECT_EQ(loss_rows(dir_ / "run/losses.csv").size(), 3u);
+  }
+
+  fs::resize_file(checkpoint_path(dir_ / "run", 2), 0);
+  Trainer none_left(config);
+  try {
+    none_left.resume();
+    FAIL() << "resumed from damaged checkpoints";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint could be loaded"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("step_00000004.pt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("step_00000002.pt"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Resume, RowsAfterTheCheckpointAndAHalfWrittenRowAreDropped) {
+  TrainConfig config = config_;
+  config.output_dir = (dir_ / "run").string();
+  config.max_steps = 3;
+  Trainer(config).run();
+  // As if the process had gone on to step 5 and died in the middle of writing row 6.
+  std::ofstream(dir_ / "run/losses.csv", std::ios::app)
+      << "4,1,1,1,1,1,1,1,0.0002,0.1\n5,1,1,1,1,1,1,1,0.0002,0.1\n6,1,0.5";
+  Trainer trainer(config);
+  trainer.resume();
+  const auto rows = loss_rows(dir_ / "run/losses.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows.back().substr(0, 2), "3,");
+}
+
+TEST_F(Resume, RetentionKeepsTheNewestAndEveryKthEpoch) {
+  TrainConfig config = config_;
+  config.output_dir = (dir_ / "run").string();
+  config.epochs = 6;  // 5 steps per epoch
+  config.decay_epochs = 0;
+  config.max_steps = 28;
+  config.checkpoint_every = 2;
+  config.keep_checkpoints = 2;
+  config.keep_every_epochs = 2;
+  Trainer(config).run();
+  // Newest two (28, 26) and the ends of epochs 2 and 4 (steps 10 and 20).
+  EXPECT_EQ(list_checkpoints(dir_ / "run"),
+            (std::vector<fs::path>{
+                checkpoint_path(dir_ / "run", 28), checkpoint_path(dir_ / "run", 26),
+                checkpoint_path(dir_ / "run", 20), checkpoint_path(dir_ / "run", 10)}));
+  EXPECT_EQ(load_generator(dir_ / "run/g_BA.pt").info.step, 28);
+}
+
+TEST_F(Resume, ANonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
+  TrainConfig config = config_;
+  config.output_dir = (dir_ / "run").string();
+  config.max_steps = 2;
+  Trainer(config).run();
+  const auto good_size = fs::file_size(checkpoint_path(dir_ / "run", 2));
+
+  config.max_steps = 4;
+  Trainer trainer(config);
+  trainer.resume();
+  {
+    torch::NoGradGuard no_grad;
+    trainer.g_ab()->parameters().front().fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  try {
+    trainer.run();
+    FAIL() << "trained on with NaN weights";
+  } catch (const TrainingError& e) {
+    EXPECT_NE(std::string(e.what()).find("step 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("loss term 'g_"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(list_checkpoints(dir_ / "run"),
+            (std::vector<fs::path>{checkpoint_path(dir_ / "run", 2)}));
+  EXPECT_EQ(fs::file_size(checkpoint_path(dir_ / "run", 2)), good_size);
+  const LoadedGenerator saved = load_generator(dir_ / "run/g_AB.pt");
+  EXPECT_EQ(saved.info.step, 2);
+  for (const auto& parameter : saved.generator->parameters()) {
+    EXPECT_TRUE(torch::isfinite(parameter).all().item<bool>());
+  }
+}
+
+TEST_F(Resume, TwoTrainersCannotShareARunDirectory) {
+  TrainConfig config = config_;
+  config.output_dir = (dir_ / "run").string();
+  config.max_steps = 1;
+  Trainer first(config);
+  first.run();  // keeps holding the directory
+  try {
+    Trainer(config).run();
+    FAIL() << "a second trainer wrote into a locked run directory";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another cyclegan process"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -13,4 +13,22 @@ namespace cyclegan {
 bool write_file_atomically(const std::filesystem::path& path, const void* data, std::size_t size,
                            std::string* error);
 
+/// Deletes the temporaries of write_file_atomically() directly inside `dir` that a killed process
+/// left behind. Only call it while holding the directory's DirectoryLock.
+void remove_abandoned_temporaries(const std::filesystem::path& dir);
+
+/// An exclusive lock on a directory (flock on `dir`/.lock), held for the object's lifetime and
+/// released by the kernel if the process dies, so two processes never write one run at once.
+class DirectoryLock {
+ public:
+  /// Throws DataError naming the directory (and the holder's pid) when another process holds it.
+  explicit DirectoryLock(const std::filesystem::path& dir);
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace cyclegan

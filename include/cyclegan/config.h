@@ -47,6 +47,8 @@ struct TrainConfig {
   int64_t log_every = 10;           ///< steps between progress lines
   int64_t sample_every = 200;       ///< steps between sample grids; 0 = at epoch ends
   int64_t checkpoint_every = 1000;  ///< steps between checkpoints, besides epoch ends
+  int64_t keep_checkpoints = 2;     ///< newest training-state checkpoints kept
+  int64_t keep_every_epochs = 50;   ///< also keep the checkpoint of every k-th epoch; 0 = none
 
   /// load_size, or input_dim when load_size is 0.
   int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }

@@ -29,6 +29,12 @@ class LossLog {
 
   static const char* header();
 
+  /// Rewrites `path` (atomically) keeping the header and the complete rows of steps up to
+  /// `last_step`: a resumed run then appends exactly the rows a run that never stopped would
+  /// have. Rows after the checkpoint and a half-written last line (a killed process) go.
+  /// Returns the number of rows dropped; a missing file is left missing.
+  static int64_t truncate_after(const std::filesystem::path& path, int64_t last_step);
+
  private:
   std::filesystem::path path_;
   std::ofstream stream_;

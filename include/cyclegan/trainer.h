@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cyclegan/atomic_file.h"
 #include "cyclegan/config.h"
 #include "cyclegan/image_pool.h"
 #include "cyclegan/losses.h"
@@ -22,6 +23,13 @@ torch::Device resolve_device(const std::string& name);
 /// Sets LibTorch's intra-op threads (0 = all cores; Debian's LibTorch otherwise runs one).
 /// Returns the number in use.
 int64_t configure_threads(int64_t threads);
+
+/// RUN_DIR/checkpoints/step_NNNNNNNN.pt: the training state after `step` steps.
+std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, int64_t step);
+
+/// The complete training-state checkpoints of `run_dir`, newest (highest step) first. Files
+/// being written live under temporary names until complete, so they never appear here.
+std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 
 /// Where a finished run left its results.
 struct RunSummary {
@@ -62,6 +70,12 @@ class Trainer {
   /// Restores a file written by save_state(); throws CheckpointError naming it.
   void load_state(const std::filesystem::path& path);
 
+  /// Continues the run in config.output_dir: restores `checkpoint`, or when it is empty the
+  /// newest checkpoint that loads (one that does not is reported by name and the one before it
+  /// is tried). Then rewrites g_AB.pt ... d_B.pt to match and drops losses.csv rows after the
+  /// restored step. Returns the checkpoint used; throws CheckpointError when none loads.
+  std::filesystem::path resume(const std::filesystem::path& checkpoint = {});
+
   /// Writes g_AB.pt, g_BA.pt, d_A.pt, d_B.pt (each atomically) into `dir`.
   std::vector<std::filesystem::path> save_networks(const std::filesystem::path& dir) const;
 
@@ -88,6 +102,13 @@ class Trainer {
   ImagePool pool_a_;
   ImagePool pool_b_;
   int64_t steps_done_ = 0;
+
+  /// Deletes checkpoints beyond keep_checkpoints newest, except every keep_every_epochs-th
+  /// epoch's.
+  void prune_checkpoints(int64_t steps_per_epoch) const;
+  /// Held from the first resume() or run() on: one process per run directory.
+  void lock_run_directory();
+  std::unique_ptr<DirectoryLock> run_directory_lock_;
 };
 
 }  // namespace cyclegan

@@ -63,9 +63,10 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   command
       ->add_option("--resume", options->resume_dir,
-                   "Continue the run in this directory from its last checkpoint, exactly as if "
-                   "it had not stopped (its configuration is kept)")
-      ->check(CLI::ExistingDirectory)
+                   "Continue the run in this directory from its newest checkpoint that loads "
+                   "(or from RUN_DIR/checkpoints/step_N.pt), exactly as if it had not stopped; "
+                   "its configuration is kept")
+      ->check(CLI::ExistingPath)
       ->excludes("--config");
   command
       ->add_option("-s,--set", options->overrides,
@@ -82,17 +83,28 @@ std::function<int()> add_train_command(CLI::App& app) {
       config_reference());
   return [options] {
     if (!options->resume_dir.empty()) {
-      const std::filesystem::path run_dir = options->resume_dir;
+      // RUN_DIR, or one checkpoint: RUN_DIR/checkpoints/step_N.pt.
+      std::filesystem::path run_dir = options->resume_dir;
+      std::filesystem::path checkpoint;
+      if (!std::filesystem::is_directory(run_dir)) {
+        checkpoint = run_dir;
+        run_dir = checkpoint.parent_path().parent_path();
+        if (checkpoint.parent_path().filename() != "checkpoints") {
+          throw ConfigError("--resume " + checkpoint.string() +
+                            ": expected a run directory or RUN_DIR/checkpoints/step_N.pt");
+        }
+      }
+      if (!std::filesystem::is_regular_file(run_dir / "config.yaml")) {
+        throw ConfigError("--resume " + options->resume_dir + ": " +
+                          (run_dir / "config.yaml").string() +
+                          " is missing; not a cyclegan run directory");
+      }
       TrainConfig config = load_train_config(run_dir / "config.yaml");
       for (const auto& assignment : options->overrides) apply_override(config, assignment, true);
       config.output_dir = run_dir.string();
       validate(config, (run_dir / "config.yaml").string());
       Trainer trainer(config);
-      if (!std::filesystem::is_regular_file(run_dir / "state.pt")) {
-        throw CheckpointError((run_dir / "state.pt").string() +
-                              ": missing; this run wrote no checkpoint to resume from");
-      }
-      trainer.load_state(run_dir / "state.pt");
+      trainer.resume(checkpoint);
       return train_until_done_or_stopped(trainer);
     }
     TrainConfig config =
