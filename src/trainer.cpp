@@ -15,6 +15,7 @@
 #include "cyclegan/data.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
+#include "cyclegan/progress.h"
 #include "cyclegan/report.h"
 #include "cyclegan/schedule.h"
 
@@ -71,19 +72,6 @@ double checked(const at::Tensor& loss, const char* term, int64_t step) {
                         "is kept). Try a lower train.learning_rate.");
   }
   return value;
-}
-
-std::string format_duration(double seconds) {
-  const auto total = static_cast<int64_t>(std::max(0.0, seconds));
-  char text[32];
-  if (total >= 3600) {
-    std::snprintf(text, sizeof(text), "%ldh%02ldm", static_cast<long>(total / 3600),
-                  static_cast<long>(total % 3600 / 60));
-  } else {
-    std::snprintf(text, sizeof(text), "%ldm%02lds", static_cast<long>(total / 60),
-                  static_cast<long>(total % 60));
-  }
-  return text;
 }
 
 // The first image of the test folder (else the training folder) of one domain.
@@ -441,6 +429,22 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   spdlog::logger log("train", sinks.begin(), sinks.end());
   log.set_level(spdlog::level::debug);
   log.flush_on(spdlog::level::info);
+  // On a terminal the console shows a progress bar; the periodic lines then go to the file only.
+  std::shared_ptr<StatusLineSink> status;
+  for (const auto& sink : sinks) {
+    if (auto found = std::dynamic_pointer_cast<StatusLineSink>(sink)) status = found;
+  }
+  spdlog::logger file_log("train", file_sink);
+  file_log.set_level(spdlog::level::debug);
+  file_log.flush_on(spdlog::level::info);
+  spdlog::logger& progress_log = status ? file_log : log;
+  struct FinishStatus {
+    std::shared_ptr<StatusLineSink> status;
+    ~FinishStatus() {
+      if (status) status->finish_status();
+    }
+  } finish_status{status};
+  auto last_status = std::chrono::steady_clock::now() - std::chrono::seconds(1);
 
   const int64_t threads = configure_threads(config_.threads);
   UnpairedLoaderOptions loader_options;
@@ -509,11 +513,24 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     loss_log.append({steps_done_, epoch + 1, losses, rate, seconds});
     const bool epoch_end = batch.step_in_epoch + 1 == steps_per_epoch;
     const bool last_step = steps_done_ == total_steps;
+    const double mean_seconds =
+        std::accumulate(recent_step_seconds.begin(), recent_step_seconds.end(), 0.0) /
+        static_cast<double>(recent_step_seconds.size());
+    if (status && (now - last_status > std::chrono::milliseconds(100) || last_step)) {
+      last_status = now;
+      ProgressState state;
+      state.epoch = epoch + 1;
+      state.epochs = schedule.total_epochs();
+      state.step_in_epoch = batch.step_in_epoch + 1;
+      state.steps_per_epoch = steps_per_epoch;
+      state.step = steps_done_;
+      state.total_steps = total_steps;
+      state.seconds_per_step = mean_seconds;
+      state.losses = losses;
+      status->set_status(format_progress_bar(state, terminal_width(stderr)));
+    }
     if (steps_done_ % config_.log_every == 0 || last_step) {
-      const double mean_seconds =
-          std::accumulate(recent_step_seconds.begin(), recent_step_seconds.end(), 0.0) /
-          static_cast<double>(recent_step_seconds.size());
-      log.info(
+      progress_log.info(
           "epoch {}/{} step {}/{} ({}/{}) | D_A {:.3f} D_B {:.3f} | G {:.3f}: valid {:.3f} "
           "reconstr {:.3f} id {:.3f} | lr {:.1e} | {:.3f} s/step | ETA {}",
           epoch + 1, schedule.total_epochs(), batch.step_in_epoch + 1, steps_per_epoch, steps_done_,

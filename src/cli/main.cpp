@@ -4,11 +4,15 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
 #include "commands.h"
 #include "cyclegan/errors.h"
+#include "cyclegan/progress.h"
 
 namespace {
 
@@ -16,7 +20,16 @@ constexpr int kExitRuntimeError = 1;
 constexpr int kExitUsageError = 2;
 
 void configure_console_logging(bool quiet, bool verbose) {
-  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  // A terminal gets a live progress bar under the log lines; pipes and files get plain lines.
+  const char* term = std::getenv("TERM");
+  const bool terminal =
+      ::isatty(STDERR_FILENO) && !(term != nullptr && std::string(term) == "dumb");
+  spdlog::sink_ptr console;
+  if (terminal && !quiet) {
+    console = std::make_shared<cyclegan::StatusLineSink>(stderr);
+  } else {
+    console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  }
   console->set_level(quiet     ? spdlog::level::warn
                      : verbose ? spdlog::level::debug
                                : spdlog::level::info);
