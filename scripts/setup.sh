@@ -20,6 +20,7 @@ PACKAGES=(
   curl unzip              # scripts/download_cyclegan_data.sh
   python3                 # its test serves a zip from 127.0.0.1
   python3-torch           # tests/reference: PyTorch parity golden data (not needed at run time)
+  chromium                # tests/test_report_browser.sh renders the HTML report headless
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/data.h"
 #include "cyclegan/errors.h"
+#include "cyclegan/html_report.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/progress.h"
 #include "cyclegan/report.h"
@@ -486,6 +487,14 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     summary.samples.push_back(samples_dir / name);
     log.debug("wrote sample grid {}", (samples_dir / name).string());
   };
+  // report.html follows the run: rewritten with every sample grid and checkpoint.
+  auto write_report = [&] {
+    try {
+      write_html_report(run_dir);
+    } catch (const DataError& e) {
+      log.warn("report.html not updated: {}", e.what());  // a report is never worth a run
+    }
+  };
   auto checkpoint = [&] {
     // The state first: g_AB.pt ... follow it, and resume() re-syncs them after a kill between.
     const fs::path state = checkpoint_path(run_dir, steps_done_);
@@ -545,6 +554,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
         (config_.checkpoint_every > 0 && steps_done_ % config_.checkpoint_every == 0) || epoch_end;
     const bool stopping = stop != nullptr && stop->load();
     if (checkpoint_due || last_step || stopping) checkpoint();
+    if (sample_due || last_step || checkpoint_due || stopping) write_report();
     if (stopping && !last_step) {
       summary.interrupted = true;
       log.warn(

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
       "  cyclegan make-data --out datasets/fruit            # built-in apples/oranges set\n"
       "  cyclegan train --config configs/apple2orange.yaml --set data.root=datasets/fruit\n"
       "  cyclegan translate --ckpt runs/apple2orange/g_AB.pt photos/ -o translated/\n"
+      "  cyclegan report runs/apple2orange                  # runs/apple2orange/report.html\n"
       "Run 'cyclegan COMMAND --help' for a command's options.");
 
   std::map<CLI::App*, std::function<int()>> commands;
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   add(cyclegan::cli::add_import_command);
   add(cyclegan::cli::add_export_command);
   add(cyclegan::cli::add_info_command);
+  add(cyclegan::cli::add_report_command);
 
   try {
     app.parse(argc, argv);
