@@ -20,5 +20,6 @@ std::function<int()> add_import_command(CLI::App& app);
 std::function<int()> add_export_command(CLI::App& app);
 std::function<int()> add_info_command(CLI::App& app);
 std::function<int()> add_report_command(CLI::App& app);
+std::function<int()> add_test_command(CLI::App& app);
 
 }  // namespace cyclegan::cli

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   add(cyclegan::cli::add_export_command);
   add(cyclegan::cli::add_info_command);
   add(cyclegan::cli::add_report_command);
+  add(cyclegan::cli::add_test_command);
 
   try {
     app.parse(argc, argv);
