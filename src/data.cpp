@@ -9,6 +9,8 @@
 #include <opencv2/imgproc.hpp>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
 #include "opencv_image.h"
@@ -49,9 +51,12 @@ cv::Mat resize_square(const cv::Mat& rgb, int64_t side) {
 
 }  // namespace
 
-at::Tensor load_training_image(const fs::path& path, const TransformOptions& transform,
-                               uint64_t random_seed) {
-  cv::Mat rgb = resize_square(detail::decode_rgb8(path), transform.load_size);
+namespace {
+
+// Resize, random crop and flip of a decoded image, as the official resize_and_crop.
+at::Tensor augment(const cv::Mat& decoded, const TransformOptions& transform,
+                   uint64_t random_seed) {
+  cv::Mat rgb = resize_square(decoded, transform.load_size);
   std::mt19937_64 generator(random_seed);
   const int64_t slack = transform.load_size - transform.crop_size;
   const int64_t top = slack > 0 ? uniform_below(generator, slack + 1) : 0;
@@ -69,8 +74,20 @@ at::Tensor load_training_image(const fs::path& path, const TransformOptions& tra
   return detail::rgb8_to_tensor(augmented);  // [3, crop, crop]
 }
 
+}  // namespace
+
+at::Tensor load_training_image(const fs::path& path, const TransformOptions& transform,
+                               uint64_t random_seed) {
+  return augment(detail::decode_rgb8(path, kMaxImagePixels), transform, random_seed);
+}
+
+at::Tensor load_training_image_from_bytes(const uint8_t* data, size_t size, const std::string& name,
+                                          const TransformOptions& transform, uint64_t random_seed) {
+  return augment(detail::decode_rgb8(data, size, name, kMaxImagePixels), transform, random_seed);
+}
+
 at::Tensor load_image_resized(const fs::path& path, int64_t side) {
-  return detail::rgb8_to_tensor(resize_square(detail::decode_rgb8(path), side));
+  return detail::rgb8_to_tensor(resize_square(detail::decode_rgb8(path, kMaxImagePixels), side));
 }
 
 UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options)
@@ -141,10 +158,8 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
         mix_seed({options_.seed, static_cast<uint64_t>(global_step), static_cast<uint64_t>(i)});
     std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
     const int64_t index_b = uniform_below(pick_b, size_b());
-    const at::Tensor image_a =
-        load_training_image(files_a_[indices_a[i]], options_.transform, mix_seed({item, 0xA1}));
-    const at::Tensor image_b =
-        load_training_image(files_b_[index_b], options_.transform, mix_seed({item, 0xB1}));
+    const at::Tensor image_a = load_usable(files_a_, indices_a[i], mix_seed({item, 0xA1}));
+    const at::Tensor image_b = load_usable(files_b_, index_b, mix_seed({item, 0xB1}));
     // memcpy rather than copy_: no LibTorch parallel region on a loader thread.
     std::memcpy(batch.real_a.data_ptr<float>() + i * 3 * side * side, image_a.data_ptr<float>(),
                 image_bytes);
@@ -152,6 +167,35 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
                 image_bytes);
   }
   return batch;
+}
+
+at::Tensor UnpairedLoader::load_usable(const std::vector<fs::path>& files, int64_t index,
+                                       uint64_t random_seed) const {
+  const auto count = static_cast<int64_t>(files.size());
+  for (int64_t offset = 0; offset < count; ++offset) {
+    const fs::path& file = files[static_cast<size_t>((index + offset) % count)];
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (unusable_.count(file) > 0) continue;
+    }
+    try {
+      return load_training_image(file, options_.transform, random_seed);
+    } catch (const DataError& e) {
+      // Whether a file decodes never depends on timing, so skipping it keeps batches
+      // deterministic: every run (and every resume) substitutes the same next file.
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (unusable_.emplace(file, e.what()).second) spdlog::warn("skipped: {}", e.what());
+    }
+  }
+  throw DataError(files.front().parent_path().string() + ": none of its " + std::to_string(count) +
+                  " image files can be decoded (each is named in a warning above)");
+}
+
+std::vector<std::string> UnpairedLoader::skipped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> reasons;
+  for (const auto& [file, reason] : unusable_) reasons.push_back(reason);
+  return reasons;
 }
 
 void UnpairedLoader::worker_loop() {

@@ -2,7 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -30,35 +35,221 @@ std::vector<fs::path> list_images(const fs::path& folder) {
     throw DataError(folder.string() + ": image folder not found");
   }
   std::vector<fs::path> images;
-  for (const auto& entry : fs::directory_iterator(folder, error)) {
-    if (entry.is_regular_file(error) && is_image_file(entry.path())) images.push_back(entry.path());
-  }
+  int64_t other_files = 0;
+  fs::directory_iterator it(folder, error);
   if (error) throw DataError(folder.string() + ": cannot list folder: " + error.message());
+  for (const fs::directory_iterator end; it != end; it.increment(error)) {
+    if (error) throw DataError(folder.string() + ": cannot list folder: " + error.message());
+    std::error_code entry_error;
+    const bool regular = it->is_regular_file(entry_error);  // follows symbolic links
+    if (entry_error) {
+      spdlog::warn("{}: skipped ({})", it->path().string(), entry_error.message());
+      continue;
+    }
+    if (regular && is_image_file(it->path())) {
+      images.push_back(it->path());
+    } else if (regular) {
+      ++other_files;
+    }
+  }
   if (images.empty()) {
-    throw DataError(folder.string() +
-                    ": no image files (expected .jpg, .jpeg, .png, .bmp, .tif, .tiff or .webp)");
+    throw DataError(folder.string() + ": no image files" +
+                    (other_files > 0 ? " among its " + std::to_string(other_files) + " files"
+                                     : std::string(" (the folder is empty)")) +
+                    "; expected .jpg, .jpeg, .png, .bmp, .tif, .tiff or .webp");
   }
   std::sort(images.begin(), images.end());
   return images;
 }
 
+namespace {
+
+uint32_t big_endian(const unsigned char* p, int bytes) {
+  uint32_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = (value << 8) | p[i];
+  return value;
+}
+
+uint32_t little_endian(const unsigned char* p, int bytes) {
+  uint32_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
+
+enum class Format { kUnknown, kJpeg, kPng, kBmp, kTiff, kWebp };
+
+Format sniff_format(const unsigned char* data, size_t size) {
+  auto starts = [&](const char* magic, size_t length, size_t offset = 0) {
+    return size >= offset + length && std::memcmp(data + offset, magic, length) == 0;
+  };
+  if (starts("\xFF\xD8\xFF", 3)) return Format::kJpeg;
+  if (starts("\x89PNG\r\n\x1A\n", 8)) return Format::kPng;
+  if (starts("BM", 2)) return Format::kBmp;
+  if (starts("II*\0", 4) || starts("MM\0*", 4)) return Format::kTiff;
+  if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return Format::kWebp;
+  return Format::kUnknown;
+}
+
+struct HeaderSize {
+  int64_t width = -1;  // -1: not found in the header
+  int64_t height = -1;
+};
+
+// Width and height from the header alone, for the formats whose header says so plainly.
+HeaderSize header_size(Format format, const unsigned char* data, size_t size) {
+  HeaderSize found;
+  switch (format) {
+    case Format::kPng:
+      if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+        found = {big_endian(data + 16, 4), big_endian(data + 20, 4)};
+      }
+      break;
+    case Format::kBmp:
+      if (size >= 26) {
+        const auto height = static_cast<int32_t>(little_endian(data + 22, 4));
+        found = {static_cast<int32_t>(little_endian(data + 18, 4)),
+                 height < 0 ? -static_cast<int64_t>(height) : height};
+      }
+      break;
+    case Format::kWebp:
+      if (size >= 30 && std::memcmp(data + 12, "VP8 ", 4) == 0) {
+        found = {little_endian(data + 26, 2) & 0x3FFF, little_endian(data + 28, 2) & 0x3FFF};
+      } else if (size >= 25 && std::memcmp(data + 12, "VP8L", 4) == 0) {
+        const uint32_t bits = little_endian(data + 21, 4);
+        found = {(bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1};
+      } else if (size >= 30 && std::memcmp(data + 12, "VP8X", 4) == 0) {
+        found = {little_endian(data + 24, 3) + 1, little_endian(data + 27, 3) + 1};
+      }
+      break;
+    case Format::kJpeg: {
+      // Walk the marker segments to the first start-of-frame.
+      size_t at = 2;
+      while (at + 4 <= size) {
+        if (data[at] != 0xFF) break;
+        const unsigned char marker = data[at + 1];
+        if (marker == 0xFF) {  // fill byte
+          ++at;
+          continue;
+        }
+        if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+          at += 2;
+          continue;
+        }
+        const size_t length = big_endian(data + at + 2, 2);
+        const bool frame =
+            marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+        if (frame && at + 9 <= size) {
+          found = {big_endian(data + at + 7, 2), big_endian(data + at + 5, 2)};
+          break;
+        }
+        if (length < 2) break;
+        at += 2 + length;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return found;
+}
+
+// A JPEG ends with the end-of-image marker (possibly followed by padding); a PNG with IEND.
+// libjpeg decodes a cut-off file without complaint, filling the missing part with grey.
+bool looks_complete(Format format, const unsigned char* data, size_t size) {
+  const size_t tail = std::min<size_t>(size, 4096);
+  const unsigned char* last = data + size - tail;
+  if (format == Format::kJpeg) {
+    for (size_t i = tail; i >= 2; --i) {
+      if (last[i - 2] == 0xFF && last[i - 1] == 0xD9) return true;
+    }
+    return false;
+  }
+  if (format == Format::kPng) {
+    for (size_t i = 0; i + 4 <= tail; ++i) {
+      if (std::memcmp(last + i, "IEND", 4) == 0) return true;
+    }
+    return false;
+  }
+  return true;
+}
+
+std::string megapixels(int64_t pixels) {
+  return fmt::format("{:.1f} megapixels", static_cast<double>(pixels) / (1 << 20));
+}
+
+}  // namespace
+
 namespace detail {
 
-cv::Mat decode_rgb8(const fs::path& path) {
-  // imread cannot report why it failed; read the bytes ourselves to tell missing from corrupt.
+std::vector<unsigned char> read_file_bytes(const fs::path& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) throw DataError(path.string() + ": is a folder, not an image");
+  errno = 0;
   std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw DataError(path.string() + ": cannot open file");
+  if (!stream) {
+    const int reason = errno;
+    if (!fs::exists(path, error)) throw DataError(path.string() + ": no such file");
+    throw DataError(path.string() + ": cannot open file" +
+                    (reason != 0 ? std::string(": ") + std::strerror(reason) : std::string()));
+  }
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(stream)),
                                    std::istreambuf_iterator<char>());
-  if (bytes.empty()) throw DataError(path.string() + ": file is empty");
+  if (stream.bad()) throw DataError(path.string() + ": cannot read file");
+  if (bytes.empty()) throw DataError(path.string() + ": file is empty (0 bytes)");
+  return bytes;
+}
+
+cv::Mat decode_rgb8(const unsigned char* data, size_t size, const std::string& name,
+                    int64_t max_pixels) {
+  if (size == 0) throw DataError(name + ": file is empty (0 bytes)");
+  const Format format = sniff_format(data, size);
+  if (format == Format::kUnknown) {
+    throw DataError(name +
+                    ": not an image (the content is not JPEG, PNG, BMP, TIFF or WebP, whatever "
+                    "the file name says)");
+  }
+  if (!looks_complete(format, data, size)) {
+    throw DataError(name + ": truncated " + (format == Format::kJpeg ? "JPEG" : "PNG") +
+                    " (the file ends before the image does)");
+  }
+  int flags = cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH;  // IMREAD_COLOR applies EXIF orientation
+  const HeaderSize header = header_size(format, data, size);
+  if (header.width == 0 || header.height == 0) {
+    throw DataError(
+        fmt::format("{}: the header says {}x{} pixels", name, header.width, header.height));
+  }
+  if (header.width > 0 && header.height > 0 && header.width * header.height > max_pixels) {
+    const int64_t pixels = header.width * header.height;
+    int reduction = 0;
+    if (format == Format::kJpeg) {
+      for (int factor : {2, 4, 8}) {
+        if ((header.width / factor) * (header.height / factor) <= max_pixels) {
+          reduction = factor;
+          break;
+        }
+      }
+    }
+    if (reduction == 0) {
+      throw DataError(fmt::format(
+          "{}: {}x{} pixels ({}) is above the {} decoding limit; downscale the image first", name,
+          header.width, header.height, megapixels(pixels), megapixels(max_pixels)));
+    }
+    flags = reduction == 2   ? cv::IMREAD_REDUCED_COLOR_2
+            : reduction == 4 ? cv::IMREAD_REDUCED_COLOR_4
+                             : cv::IMREAD_REDUCED_COLOR_8;
+    spdlog::warn("{}: {}x{} pixels ({}) decoded at 1/{} scale to stay under the {} limit", name,
+                 header.width, header.height, megapixels(pixels), reduction,
+                 megapixels(max_pixels));
+  }
   cv::Mat decoded;
   try {
-    decoded = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+    const cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<unsigned char*>(data));
+    decoded = cv::imdecode(encoded, flags);
   } catch (const cv::Exception& e) {
-    throw DataError(path.string() + ": cannot decode image: " + e.what());
+    throw DataError(name + ": cannot decode image: " + e.err);
   }
   if (decoded.empty()) {
-    throw DataError(path.string() + ": cannot decode image (corrupt, truncated or not an image)");
+    throw DataError(name + ": cannot decode image (corrupt, or a variant OpenCV cannot read)");
   }
   if (decoded.depth() == CV_16U) {
     decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
@@ -67,22 +258,17 @@ cv::Mat decode_rgb8(const fs::path& path) {
     cv::normalize(decoded, scaled, 0, 255, cv::NORM_MINMAX, CV_8U);
     decoded = scaled;
   }
-  cv::Mat rgb;
-  switch (decoded.channels()) {
-    case 1:
-      cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB);
-      break;
-    case 3:
-      cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
-      break;
-    case 4:
-      cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB);
-      break;
-    default:
-      throw DataError(path.string() + ": unsupported channel count " +
-                      std::to_string(decoded.channels()));
+  if (decoded.channels() != 3) {
+    throw DataError(name + ": unsupported channel count " + std::to_string(decoded.channels()));
   }
+  cv::Mat rgb;
+  cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
   return rgb;
+}
+
+cv::Mat decode_rgb8(const fs::path& path, int64_t max_pixels) {
+  const std::vector<unsigned char> bytes = read_file_bytes(path);
+  return decode_rgb8(bytes.data(), bytes.size(), path.string(), max_pixels);
 }
 
 at::Tensor rgb8_to_tensor(const cv::Mat& rgb) {
@@ -109,8 +295,13 @@ at::Tensor rgb8_to_tensor(const cv::Mat& rgb) {
 
 }  // namespace detail
 
-at::Tensor read_image(const fs::path& path) {
-  return detail::rgb8_to_tensor(detail::decode_rgb8(path));
+at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name,
+                        int64_t max_pixels) {
+  return detail::rgb8_to_tensor(detail::decode_rgb8(data, size, name, max_pixels));
+}
+
+at::Tensor read_image(const fs::path& path, int64_t max_pixels) {
+  return detail::rgb8_to_tensor(detail::decode_rgb8(path, max_pixels));
 }
 
 std::vector<unsigned char> to_rgb8(const at::Tensor& image, Quantization quantization) {

@@ -75,17 +75,25 @@ double checked(const at::Tensor& loss, const char* term, int64_t step) {
   return value;
 }
 
-// The first image of the test folder (else the training folder) of one domain.
-fs::path sample_image(const fs::path& root, const std::string& domain) {
-  std::error_code error;
-  if (fs::is_directory(root / ("test" + domain), error)) {
+// The first decodable image of the test folder (else the training folder) of one domain, at
+// side x side: the fixed input of every sample grid.
+at::Tensor sample_image(const fs::path& root, const std::string& domain, int64_t side) {
+  for (const std::string split : {"test", "train"}) {
+    std::error_code error;
+    if (!fs::is_directory(root / (split + domain), error)) continue;
     try {
-      return list_images(root / ("test" + domain)).front();
+      for (const fs::path& file : list_images(root / (split + domain))) {
+        try {
+          return load_image_resized(file, side).unsqueeze(0);
+        } catch (const DataError& e) {
+          spdlog::warn("skipped: {}", e.what());
+        }
+      }
     } catch (const DataError&) {
-      // Fall through: an empty test folder should not stop training.
+      // An empty test folder should not stop training: try the training folder.
     }
   }
-  return list_images(root / ("train" + domain)).front();
+  throw DataError((root / ("train" + domain)).string() + ": no decodable image for the samples");
 }
 
 }  // namespace
@@ -458,10 +466,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   loader_options.start_step = steps_done_;  // a resumed run continues the same batch sequence
   UnpairedLoader loader(loader_options);
 
-  const at::Tensor sample_a =
-      load_image_resized(sample_image(config_.data_root, "A"), config_.input_dim).unsqueeze(0);
-  const at::Tensor sample_b =
-      load_image_resized(sample_image(config_.data_root, "B"), config_.input_dim).unsqueeze(0);
+  const at::Tensor sample_a = sample_image(config_.data_root, "A", config_.input_dim);
+  const at::Tensor sample_b = sample_image(config_.data_root, "B", config_.input_dim);
 
   const LinearDecaySchedule schedule(config_.learning_rate, config_.epochs, config_.decay_epochs);
   const int64_t steps_per_epoch = loader.steps_per_epoch();
@@ -565,6 +571,10 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     }
   }
   summary.steps = steps_done_;
+  if (const auto skipped = loader.skipped(); !skipped.empty()) {
+    log.warn("{} image file(s) could not be decoded and were skipped (named above)",
+             skipped.size());
+  }
   if (summary.interrupted) return summary;
   log.info("done: {} steps; checkpoints and samples in {}", steps_done_, run_dir.string());
   return summary;

@@ -26,6 +26,10 @@ struct TransformOptions {
 at::Tensor load_training_image(const std::filesystem::path& path, const TransformOptions& transform,
                                uint64_t random_seed);
 
+/// load_training_image() for an encoded image in memory; errors start with `name`.
+at::Tensor load_training_image_from_bytes(const uint8_t* data, size_t size, const std::string& name,
+                                          const TransformOptions& transform, uint64_t random_seed);
+
 /// Reads one image resized to side x side without augmentation (for sample grids).
 at::Tensor load_image_resized(const std::filesystem::path& path, int64_t side);
 
@@ -66,14 +70,21 @@ class UnpairedLoader {
   int64_t size_a() const { return static_cast<int64_t>(files_a_.size()); }
   int64_t size_b() const { return static_cast<int64_t>(files_b_.size()); }
 
-  /// The batch for global step `next_step()`, then advances. Rethrows a worker's DataError.
+  /// The batch for global step `next_step()`, then advances. An image that cannot be decoded
+  /// is skipped (named in a warning, once) in favour of the next one in its folder; throws
+  /// DataError when a folder has no decodable image at all.
   UnpairedBatch next();
+  /// The files skipped so far, each with the reason.
+  std::vector<std::string> skipped() const;
   /// Global index (over all epochs) of the batch next() returns.
   int64_t next_step() const { return next_step_; }
 
  private:
   UnpairedBatch make_batch(int64_t global_step) const;
   const std::vector<int64_t>& epoch_order_a(int64_t epoch) const;
+  // Image `index` of `files`, augmented; when it cannot be decoded, the next usable one.
+  at::Tensor load_usable(const std::vector<std::filesystem::path>& files, int64_t index,
+                         uint64_t random_seed) const;
   void worker_loop();
 
   UnpairedLoaderOptions options_;
@@ -89,7 +100,8 @@ class UnpairedLoader {
   int64_t next_step_ = 0;   // consumer position
   int64_t next_claim_ = 0;  // next step a worker will build
   bool stopping_ = false;
-  mutable std::map<int64_t, std::vector<int64_t>> orders_;  // epoch -> A order (cached)
+  mutable std::map<int64_t, std::vector<int64_t>> orders_;         // epoch -> A order (cached)
+  mutable std::map<std::filesystem::path, std::string> unusable_;  // file -> why
   std::vector<std::thread> workers_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -11,13 +13,29 @@ namespace cyclegan {
 /// True for the image extensions we read (jpg, jpeg, png, bmp, tif, tiff, webp; any case).
 bool is_image_file(const std::filesystem::path& path);
 
-/// The image files directly inside `folder`, sorted by name. Throws DataError if the folder is
-/// missing or holds no image file.
+/// The image files directly inside `folder`, sorted by name (symbolic links are followed;
+/// entries that cannot be examined, such as a link loop, are skipped with a warning). Throws
+/// DataError if the folder is missing, cannot be read, or holds no image file (the message
+/// counts the other files found).
 std::vector<std::filesystem::path> list_images(const std::filesystem::path& folder);
 
-/// Decodes an image as RGB (grayscale and alpha are converted): [3, H, W] float in [-1, 1].
-/// Throws DataError naming the file when it cannot be decoded.
-at::Tensor read_image(const std::filesystem::path& path);
+/// Images above this many pixels are not decoded at full size: 64 megapixels, about 200 MB as
+/// 8-bit RGB (twice that for 16-bit). JPEGs beyond it are decoded at 1/2, 1/4 or 1/8 scale
+/// (libjpeg scales while decoding, without the full-size buffer); other formats are refused.
+constexpr int64_t kMaxImagePixels = int64_t{64} << 20;
+
+/// Decodes an encoded image (JPEG, PNG, BMP, TIFF or WebP) as RGB: [3, H, W] float in [-1, 1].
+/// Grayscale is replicated, alpha dropped (as PIL's convert('RGB') in the official pipeline),
+/// palettes expanded, CMYK converted, 16-bit scaled to 8 bits, and a JPEG's EXIF orientation
+/// applied. The size is read from the header first, so a crafted or huge header cannot make it
+/// allocate more than `max_pixels` allow. Throws DataError starting with `name` on empty,
+/// truncated, unknown or undecodable data.
+at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name,
+                        int64_t max_pixels = kMaxImagePixels);
+
+/// Reads and decodes a file (see decode_image()). Throws DataError naming the file when it is
+/// missing, a folder, unreadable (permissions), empty or not a decodable image.
+at::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels = kMaxImagePixels);
 
 /// How [-1, 1] floats become 8-bit levels.
 enum class Quantization {
