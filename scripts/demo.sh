@@ -10,7 +10,7 @@ CYCLEGAN="$BUILD_DIR/cyclegan"
 RUN_DIR=runs/demo
 
 "$CYCLEGAN" make-data --out datasets/fruit --size 64 --count 300 --test-count 30 --seed 1
-"$CYCLEGAN" train --config configs/demo.yaml --set output.dir="$RUN_DIR"
+"$CYCLEGAN" train --config configs/demo.yaml --set output.dir="$RUN_DIR" --overwrite
 "$CYCLEGAN" translate --ckpt "$RUN_DIR/g_AB.pt" datasets/fruit/testA -o "$RUN_DIR/apples_to_oranges" >/dev/null
 "$CYCLEGAN" translate --ckpt "$RUN_DIR/g_BA.pt" datasets/fruit/testB -o "$RUN_DIR/oranges_to_apples" >/dev/null
 

@@ -301,6 +301,19 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
       throw CheckpointError(origin + ": holds a " + file.info.kind +
                             ", a generator was expected (g_AB.pt or g_BA.pt)");
     }
+    // Our files describe themselves; an override that disagrees is a mistake worth saying.
+    if (!overrides.architecture.empty() &&
+        canonical_generator_name(overrides.architecture) != file.info.architecture) {
+      throw CheckpointError(origin + ": holds a " + file.info.architecture + " generator, not " +
+                            overrides.architecture +
+                            " (--arch); cyclegan files describe themselves: drop --arch");
+    }
+    if (overrides.ngf > 0 && overrides.ngf != file.info.filters) {
+      throw CheckpointError(origin + ": holds a generator with " +
+                            std::to_string(file.info.filters) + " filters, not " +
+                            std::to_string(overrides.ngf) +
+                            " (--ngf); cyclegan files describe themselves: drop --ngf");
+    }
     loaded.info = file.info;
     loaded.source_format = "cyclegan";
     loaded.generator = build_generator(GeneratorOptions()

@@ -23,32 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream stream(path);
-  std::stringstream text;
-  text << stream.rdbuf();
-  return text.str();
-}
-
-CommandResult run_cyclegan(const std::string& arguments, const fs::path& work_dir) {
-  const std::string exe = testing::executable();
-  const fs::path out = work_dir / "stdout.txt";
-  const fs::path err = work_dir / "stderr.txt";
-  const std::string command = "cd '" + work_dir.string() + "' && '" + exe + "' " + arguments +
-                              " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  CommandResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
-}
+using testing::CommandResult;
+using testing::read_file;
+using testing::run_cyclegan;
 
 class EndToEnd : public ::testing::Test {
  protected:

@@ -115,8 +115,9 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
   for (int trial = 0; trial < trials; ++trial) {
     const bool resuming = !list_checkpoints(run_dir).empty();
     const pid_t pid = spawn_cyclegan(
-        resuming ? std::vector<std::string>{"train", "--resume", run_dir.string()}
-                 : std::vector<std::string>{"train", "--config", config_file.string()},
+        resuming
+            ? std::vector<std::string>{"train", "--resume", run_dir.string()}
+            : std::vector<std::string>{"train", "--config", config_file.string(), "--overwrite"},
         dir / "train.log");
     ASSERT_GT(pid, 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));

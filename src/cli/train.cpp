@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "cyclegan/atomic_file.h"
 #include "cyclegan/config.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/trainer.h"
@@ -49,6 +50,36 @@ int train_until_done_or_stopped(Trainer& trainer) {
   return 0;
 }
 
+// What a run writes into output.dir, and so what --overwrite deletes (nothing else: the
+// directory may hold the user's own files).
+const std::vector<std::string> kRunFiles = {
+    "config.yaml", "train.log", "losses.csv", "report.html", "g_AB.pt",
+    "g_BA.pt",     "d_A.pt",    "d_B.pt",     "samples",     "checkpoints"};
+
+// A fresh run must not mix its files with an earlier run's: refuse unless asked to start over.
+void refuse_or_clear_previous_run(const std::filesystem::path& run_dir, bool overwrite) {
+  std::error_code error;
+  const bool previous = std::filesystem::exists(run_dir / "config.yaml", error) ||
+                        std::filesystem::exists(run_dir / "checkpoints", error);
+  if (!previous) return;
+  if (!overwrite) {
+    throw ConfigError("output.dir '" + run_dir.string() +
+                      "' already holds a run; continue it with 'cyclegan train --resume " +
+                      run_dir.string() +
+                      "', start over with --overwrite, or choose another output.dir");
+  }
+  // Taking the lock first: never delete under a trainer that is still running.
+  {
+    const DirectoryLock lock(run_dir);
+    for (const auto& name : kRunFiles) {
+      std::filesystem::remove_all(run_dir / name, error);
+      if (error) {
+        throw DataError((run_dir / name).string() + ": cannot delete: " + error.message());
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::function<int()> add_train_command(CLI::App& app) {
@@ -56,6 +87,7 @@ std::function<int()> add_train_command(CLI::App& app) {
     std::string config_file;
     std::string resume_dir;
     std::vector<std::string> overrides;
+    bool overwrite = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("train", "Train the four CycleGAN networks");
@@ -68,6 +100,11 @@ std::function<int()> add_train_command(CLI::App& app) {
                    "its configuration is kept")
       ->check(CLI::ExistingPath)
       ->excludes("--config");
+  command
+      ->add_flag("--overwrite", options->overwrite,
+                 "Start over in an output.dir that holds a previous run (its checkpoints, "
+                 "samples, losses and report are deleted first)")
+      ->excludes("--resume");
   command
       ->add_option("-s,--set", options->overrides,
                    "Override a key: section.key=value (or key=value when unique); repeatable")
@@ -114,6 +151,7 @@ std::function<int()> add_train_command(CLI::App& app) {
              options->overrides.empty()
                  ? (options->config_file.empty() ? std::string("defaults") : options->config_file)
                  : std::string("configuration after --set"));
+    refuse_or_clear_previous_run(config.output_dir, options->overwrite);
     Trainer trainer(config);
     return train_until_done_or_stopped(trainer);
   };
