@@ -3,10 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <sstream>
 #include <variant>
@@ -199,8 +202,10 @@ void set_field(TrainConfig& config, const Field& field, const std::string& text,
           char* end = nullptr;
           errno = 0;
           const double value = std::strtod(text.c_str(), &end);
-          if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
-              !std::isfinite(value)) {
+          // Overflow gives infinity. Underflow sets ERANGE: refused where it lost the value, kept
+          // where the result is subnormal (to_yaml() writes those as decimals that set it too).
+          if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) ||
+              (errno == ERANGE && value == 0)) {
             throw ConfigError(prefix + "must be a finite number, got '" + text + "'");
           }
           check_min(value);
@@ -252,11 +257,27 @@ std::string type_name(const Field& field) {
   }
 }
 
+// A double-quoted YAML scalar that reads back to `text`: a raw line break would be folded into a
+// space, and other control characters are not allowed in a YAML stream, so both are escaped.
 std::string yaml_quote(const std::string& text) {
   std::string quoted = "\"";
   for (char c : text) {
-    if (c == '"' || c == '\\') quoted += '\\';
-    quoted += c;
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      quoted += '\\';
+      quoted += c;
+    } else if (c == '\n') {
+      quoted += "\\n";
+    } else if (c == '\t') {
+      quoted += "\\t";
+    } else if (byte < 0x20 || byte == 0x7F) {
+      const char* hex = "0123456789ABCDEF";
+      quoted += "\\x";
+      quoted += hex[byte >> 4];
+      quoted += hex[byte & 0xF];
+    } else {
+      quoted += c;
+    }
   }
   return quoted + "\"";
 }
@@ -264,6 +285,17 @@ std::string yaml_quote(const std::string& text) {
 std::string line_of(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
   return mark.line >= 0 ? " (line " + std::to_string(mark.line + 1) + ")" : "";
+}
+
+// The name in a mapping key. A complex key (`? [a, b]: 1`) or a missing one (`? : 1`) names
+// nothing: a ConfigError rather than yaml-cpp's bad-conversion exception.
+std::string key_name(const YAML::Node& key, const std::string& origin, const std::string& what) {
+  if (key.IsScalar()) return key.Scalar();
+  if (key.IsNull()) return "null";  // `~: 1` or `null: 1`, as yaml-cpp spells it
+  std::string got = "nothing";
+  if (key.IsSequence()) got = "a list";
+  if (key.IsMap()) got = "a map";
+  throw ConfigError(origin + ": " + what + line_of(key) + " must be a plain name, got " + got);
 }
 
 }  // namespace
@@ -284,11 +316,18 @@ TrainConfig load_train_config(const std::filesystem::path& file) {
   if (!std::filesystem::is_regular_file(file, error)) {
     throw ConfigError(origin + ": config file not found (or not a regular file)");
   }
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) throw ConfigError(origin + ": cannot read config file");
+  const std::string text((std::istreambuf_iterator<char>(stream)),
+                         std::istreambuf_iterator<char>());
+  if (stream.bad()) throw ConfigError(origin + ": cannot read config file");
+  return parse_train_config(text, origin);
+}
+
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& origin) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(origin + ": cannot read config file");
+    root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(origin + ": not valid YAML: " + e.what());
   }
@@ -299,7 +338,7 @@ TrainConfig load_train_config(const std::filesystem::path& file) {
   }
   TrainConfig config;
   for (const auto& section_entry : root) {
-    const std::string section = section_entry.first.as<std::string>();
+    const std::string section = key_name(section_entry.first, origin, "a section name");
     const YAML::Node& body = section_entry.second;
     if (!is_section(section)) {
       // A flat `input_dim: 64` at the top level gets pointed to `model.input_dim`.
@@ -315,7 +354,7 @@ TrainConfig load_train_config(const std::filesystem::path& file) {
                         " must be a map of key: value");
     }
     for (const auto& entry : body) {
-      const std::string key = entry.first.as<std::string>();
+      const std::string key = key_name(entry.first, origin, "a key in section '" + section + "'");
       const Field* field = find_field(section, key);
       if (field == nullptr) {
         throw ConfigError(origin + ": unknown key '" + section + "." + key + "'" +
@@ -396,8 +435,9 @@ void validate(const TrainConfig& config, const std::string& origin) {
                       std::to_string(config.input_dim));
   }
   // The PatchGAN halves the image n_layers times and then applies two 4x4 stride-1 convs.
-  const int64_t patch_side = (config.input_dim >> config.disc_n_layers) - 2;
-  if (config.disc_n_layers > 20 || patch_side < 1) {
+  // (Bounded first: shifting by 64 or more is undefined.)
+  if (config.disc_n_layers < 1 || config.disc_n_layers > 20 ||
+      (config.input_dim >> config.disc_n_layers) - 2 < 1) {
     throw ConfigError(prefix + "key 'model.disc_n_layers' = " +
                       std::to_string(config.disc_n_layers) + " leaves no patch at input_dim " +
                       std::to_string(config.input_dim) + "; use fewer layers or larger images");
@@ -415,13 +455,15 @@ void validate(const TrainConfig& config, const std::string& origin) {
     throw ConfigError(prefix + "keys 'train.beta1' and 'train.beta2' must be in [0, 1), got " +
                       format_double(config.beta1) + " and " + format_double(config.beta2));
   }
-  if (config.epochs + config.decay_epochs < 1) {
+  if (config.epochs < 0 || config.decay_epochs < 0 ||
+      (config.epochs == 0 && config.decay_epochs == 0)) {  // (their sum may overflow)
     throw ConfigError(prefix + "keys 'train.epochs' + 'train.decay_epochs' must be >= 1");
   }
   const std::string& device = config.device;
   const bool device_ok = device == "auto" || device == "cpu" || device == "cuda" ||
                          (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
-                          std::all_of(device.begin() + 5, device.end(), ::isdigit));
+                          std::all_of(device.begin() + 5, device.end(),
+                                      [](unsigned char c) { return std::isdigit(c) != 0; }));
   if (!device_ok) {
     throw ConfigError(prefix + "key 'train.device' must be auto, cpu, cuda or cuda:N, got '" +
                       device + "'");

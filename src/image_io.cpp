@@ -93,7 +93,30 @@ Format sniff_format(const unsigned char* data, size_t size) {
 struct HeaderSize {
   int64_t width = -1;  // -1: not found in the header
   int64_t height = -1;
+  bool whole_image_buffer = false;  // a progressive JPEG: libjpeg keeps every coefficient
 };
+
+// Width and height from a TIFF's first directory (the page OpenCV decodes).
+HeaderSize tiff_size(const unsigned char* data, size_t size) {
+  HeaderSize found;
+  const bool little = data[0] == 'I';
+  auto read = [&](size_t at, int bytes) -> int64_t {
+    if (at + static_cast<size_t>(bytes) > size) return -1;
+    return little ? little_endian(data + at, bytes) : big_endian(data + at, bytes);
+  };
+  const int64_t directory = read(4, 4);
+  const int64_t entries = directory < 0 ? -1 : read(static_cast<size_t>(directory), 2);
+  for (int64_t i = 0; i < entries; ++i) {
+    const size_t entry = static_cast<size_t>(directory) + 2 + 12 * static_cast<size_t>(i);
+    const int64_t tag = read(entry, 2);
+    const int64_t type = read(entry + 2, 2);
+    if (tag < 0 || type < 0) break;
+    if (tag != 256 && tag != 257) continue;  // ImageWidth, ImageLength
+    const int64_t value = type == 3 ? read(entry + 8, 2) : type == 4 ? read(entry + 8, 4) : -1;
+    (tag == 256 ? found.width : found.height) = value;
+  }
+  return found;
+}
 
 // Width and height from the header alone, for the formats whose header says so plainly.
 HeaderSize header_size(Format format, const unsigned char* data, size_t size) {
@@ -125,7 +148,10 @@ HeaderSize header_size(Format format, const unsigned char* data, size_t size) {
       // Walk the marker segments to the first start-of-frame.
       size_t at = 2;
       while (at + 4 <= size) {
-        if (data[at] != 0xFF) break;
+        if (data[at] != 0xFF) {  // libjpeg skips stray bytes between segments; so do we
+          ++at;
+          continue;
+        }
         const unsigned char marker = data[at + 1];
         if (marker == 0xFF) {  // fill byte
           ++at;
@@ -140,13 +166,18 @@ HeaderSize header_size(Format format, const unsigned char* data, size_t size) {
             marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
         if (frame && at + 9 <= size) {
           found = {big_endian(data + at + 7, 2), big_endian(data + at + 5, 2)};
+          found.whole_image_buffer =
+              marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
           break;
         }
-        if (length < 2) break;
-        at += 2 + length;
+        if (marker == 0xDA) break;              // start of scan before any frame header
+        at += 2 + std::max<size_t>(length, 2);  // libjpeg reads a shorter length as 2 too
       }
       break;
     }
+    case Format::kTiff:
+      found = tiff_size(data, size);
+      break;
     default:
       break;
   }
@@ -173,8 +204,8 @@ bool looks_complete(Format format, const unsigned char* data, size_t size) {
   return true;
 }
 
-std::string megapixels(int64_t pixels) {
-  return fmt::format("{:.1f} megapixels", static_cast<double>(pixels) / (1 << 20));
+std::string megapixels(double pixels) {
+  return fmt::format("{:.1f} megapixels", pixels / (1 << 20));
 }
 
 }  // namespace
@@ -214,14 +245,19 @@ cv::Mat decode_rgb8(const unsigned char* data, size_t size, const std::string& n
   }
   int flags = cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH;  // IMREAD_COLOR applies EXIF orientation
   const HeaderSize header = header_size(format, data, size);
+  if (header.width < 0 || header.height < 0) {
+    // Decoding without knowing the size would let the file choose how much memory we spend.
+    throw DataError(name + ": cannot find the image size in the header (corrupt?)");
+  }
   if (header.width == 0 || header.height == 0) {
     throw DataError(
         fmt::format("{}: the header says {}x{} pixels", name, header.width, header.height));
   }
-  if (header.width > 0 && header.height > 0 && header.width * header.height > max_pixels) {
-    const int64_t pixels = header.width * header.height;
+  // In double: two 32-bit sides can overflow int64_t; the product is exact below 2^53.
+  const double pixels = static_cast<double>(header.width) * static_cast<double>(header.height);
+  if (pixels > static_cast<double>(max_pixels)) {
     int reduction = 0;
-    if (format == Format::kJpeg) {
+    if (format == Format::kJpeg && !header.whole_image_buffer) {
       for (int factor : {2, 4, 8}) {
         if ((header.width / factor) * (header.height / factor) <= max_pixels) {
           reduction = factor;
@@ -232,14 +268,15 @@ cv::Mat decode_rgb8(const unsigned char* data, size_t size, const std::string& n
     if (reduction == 0) {
       throw DataError(fmt::format(
           "{}: {}x{} pixels ({}) is above the {} decoding limit; downscale the image first", name,
-          header.width, header.height, megapixels(pixels), megapixels(max_pixels)));
+          header.width, header.height, megapixels(pixels),
+          megapixels(static_cast<double>(max_pixels))));
     }
     flags = reduction == 2   ? cv::IMREAD_REDUCED_COLOR_2
             : reduction == 4 ? cv::IMREAD_REDUCED_COLOR_4
                              : cv::IMREAD_REDUCED_COLOR_8;
     spdlog::warn("{}: {}x{} pixels ({}) decoded at 1/{} scale to stay under the {} limit", name,
                  header.width, header.height, megapixels(pixels), reduction,
-                 megapixels(max_pixels));
+                 megapixels(static_cast<double>(max_pixels)));
   }
   cv::Mat decoded;
   try {

@@ -121,6 +121,30 @@ TEST(BadImages, HugeJpegsAreDecodedAtAReducedScaleOtherFormatsRefused) {
   EXPECT_NE(read_error(fixture("rgb.png"), 30).find("above the"), std::string::npos);
 }
 
+// Headers the image fuzzer once found (fuzz/regressions/fuzz_image): each one made a decoder
+// allocate gigabytes or overflowed a size computation. Each must now be refused from its header,
+// or (where the header walk now finds a small frame) decode to no more than the limit.
+TEST(BadImages, FuzzerFoundHeadersAreRefusedBeforeDecoding) {
+  const fs::path folder = testing::source_dir() / "fuzz/regressions/fuzz_image";
+  const std::string over_limit = "is above the 64.0 megapixels decoding limit";
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"png_ihdr_size_overflow.png", "4294967295x4282991950 pixels"},
+      {"tiff_16bit_30000x30000.tif", "30000x30000 pixels (858.3 megapixels) " + over_limit},
+      {"jpeg_progressive_65000x65000.jpg", "65000x65000 pixels (4029.3 megapixels) " + over_limit},
+      {"jpeg_stray_byte_hides_sof.jpg", "16000x16000 pixels (244.1 megapixels) " + over_limit},
+      {"jpeg_exif_hides_sof_oom.jpg", "cannot find the image size in the header"},
+  };
+  for (const auto& [name, expected] : refused) {
+    const std::string message = read_error(folder / name);
+    EXPECT_NE(message.find(name), std::string::npos) << name << " gave: '" << message << "'";
+    EXPECT_NE(message.find(expected), std::string::npos) << name << " gave: " << message;
+    std::cout << "  " << name << ": " << message << "\n";
+  }
+  // A zero-length APP0 segment once hid the frame header; read as libjpeg reads it, it is small.
+  const at::Tensor small = read_image(folder / "jpeg_zero_length_app0_hides_sof.jpg");
+  EXPECT_LE(small.size(1) * small.size(2), kMaxImagePixels);
+}
+
 TEST(BadImages, UnreadableFileSaysPermissionDenied) {
   testing::TempDir dir;
   fs::copy_file(fixture("rgb.png"), dir / "locked.png");

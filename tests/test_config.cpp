@@ -169,6 +169,46 @@ TEST(ConfigYaml, WrittenConfigReadsBackToTheSameValues) {
   EXPECT_EQ(read.output_dir, config.output_dir);
 }
 
+TEST(ConfigYaml, ControlCharactersInStringsReadBack) {
+  // A line break or control byte in a path must not be folded or rejected on the way back.
+  TrainConfig config;
+  config.data_root = std::string("data/a\nb\tc\x01d\x7F");
+  const TrainConfig read = parse_train_config(to_yaml(config), "resolved.yaml");
+  EXPECT_EQ(read.data_root, config.data_root);
+}
+
+// Inputs the config fuzzer once found (fuzz/regressions/fuzz_config): each is a ConfigError
+// naming the key, or a config that validates and reads back to itself; never another exception.
+TEST(ConfigFuzzRegressions, OddKeysAndExtremeNumbersAreConfigErrors) {
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"? :\n", "a section name (line 1) must be a plain name"},
+      {"? [a, b]\n: 1\n", "must be a plain name, got a list"},
+      {"model:\n  ? {x: 1}\n  : 2\n", "a key in section 'model' (line 2) must be a plain name"},
+      {"model:\n  disc_n_layers: 64\n", "key 'model.disc_n_layers' = 64 leaves no patch"},
+      {"train:\n  epochs: 0\n  decay_epochs: 0\n",
+       "'train.epochs' + 'train.decay_epochs' must be >= 1"},
+      {"train:\n  beta1: 1e-400\n", "'train.beta1' must be a finite number, got '1e-400'"},
+  };
+  for (const auto& [text, expected] : refused) {
+    std::string message = "(loaded)";
+    try {
+      validate(parse_train_config(text, "fuzzed.yaml"), "fuzzed.yaml");
+    } catch (const ConfigError& e) {
+      message = e.what();
+    }
+    EXPECT_NE(message.find("fuzzed.yaml"), std::string::npos) << message;
+    EXPECT_NE(message.find(expected), std::string::npos) << text << " gave: " << message;
+  }
+  // The largest epoch count no longer overflows the check (the sum once did).
+  EXPECT_NO_THROW(validate(
+      parse_train_config("train:\n  epochs: 9223372036854775807\n  decay_epochs: 1\n", "e.yaml"),
+      "e.yaml"));
+  // A subnormal number is a number: kept, and written so that it reads back the same.
+  const TrainConfig subnormal = parse_train_config("train:\n  beta1: 0x1p-1074\n", "s.yaml");
+  EXPECT_GT(subnormal.beta1, 0.0);
+  EXPECT_EQ(parse_train_config(to_yaml(subnormal), "s2.yaml").beta1, subnormal.beta1);
+}
+
 TEST(ConfigDocs, EveryKeyIsDocumented) {
   const auto docs = config_key_docs();
   EXPECT_GE(docs.size(), 25u);

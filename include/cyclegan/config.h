@@ -69,6 +69,10 @@ std::vector<ConfigKeyDoc> config_key_docs();
 /// Throws ConfigError naming the file, the key, the value and what was expected.
 TrainConfig load_train_config(const std::filesystem::path& file);
 
+/// load_train_config() for YAML text in memory; `origin` (a file name, "stdin") starts every
+/// error message. Throws ConfigError only.
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& origin);
+
 /// Applies `section.key=value` (or a bare `key=value` when the key name is unique).
 /// Does not validate: call validate() after the last override. With `resuming`, only keys that
 /// cannot change the model or its results (logging intervals, device, threads, loader threads,
