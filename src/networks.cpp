@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "cyclegan/errors.h"
+#include "cyclegan/winograd.h"
 
 namespace cyclegan {
 
@@ -89,14 +90,21 @@ void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatis
   }
 }
 
+Conv3x3Impl::Conv3x3Impl(int64_t in_channels, int64_t out_channels)
+    : Conv2dImpl(nn::Conv2dOptions(in_channels, out_channels, 3)) {}
+
+torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x) {
+  return winograd_conv3x3(x, weight, bias);
+}
+
 ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
   const int64_t c = options.channels();
   check_positive("ResnetBlock channels", c);
-  conv_block_ = nn::Sequential(reflection_pad(1), conv(c, c, 3, 1, 0), InstanceNorm(), relu());
+  conv_block_ = nn::Sequential(reflection_pad(1), Conv3x3(c, c), InstanceNorm(), relu());
   // Official layout: dropout sits between the two convs, shifting the second conv to index 6.
   if (options.dropout()) conv_block_->push_back(nn::Dropout(0.5));
   conv_block_->push_back(reflection_pad(1));
-  conv_block_->push_back(conv(c, c, 3, 1, 0));
+  conv_block_->push_back(Conv3x3(c, c));
   conv_block_->push_back(InstanceNorm());
   register_module("conv_block", conv_block_);
 }

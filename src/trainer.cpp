@@ -192,8 +192,13 @@ StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_i
     idt_a = g_ba_->forward(real_a);  // G_BA should leave A images unchanged
     idt_b = g_ab_->forward(real_b);
   }
-  const GeneratorLoss g = generator_loss(d_b_->forward(fake_b), d_a_->forward(fake_a), real_a,
-                                         rec_a, real_b, rec_b, idt_a, idt_b, weights_);
+  // Named, so the order of the passes (and with it the order autograd sums gradients in, and the
+  // rounding) does not depend on the compiler's order of evaluating arguments; this is the order
+  // GCC builds always used.
+  const at::Tensor d_a_of_fake_a = d_a_->forward(fake_a);
+  const at::Tensor d_b_of_fake_b = d_b_->forward(fake_b);
+  const GeneratorLoss g = generator_loss(d_b_of_fake_b, d_a_of_fake_a, real_a, rec_a, real_b, rec_b,
+                                         idt_a, idt_b, weights_);
   losses.g_validity = checked(g.validity, "g_validity", step_number);
   losses.g_reconstr = checked(g.reconstr, "g_reconstr", step_number);
   losses.g_identity = checked(g.identity, "g_identity", step_number);
@@ -208,10 +213,10 @@ StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_i
   set_requires_grad(*d_b_, true);
   const at::Tensor pooled_fake_a = pool_a_.query(fake_a);
   const at::Tensor pooled_fake_b = pool_b_.query(fake_b);
-  const at::Tensor loss_d_a =
-      discriminator_loss(d_a_->forward(real_a), d_a_->forward(pooled_fake_a));
-  const at::Tensor loss_d_b =
-      discriminator_loss(d_b_->forward(real_b), d_b_->forward(pooled_fake_b));
+  const at::Tensor d_a_of_pooled = d_a_->forward(pooled_fake_a);  // (GCC's order, as above)
+  const at::Tensor loss_d_a = discriminator_loss(d_a_->forward(real_a), d_a_of_pooled);
+  const at::Tensor d_b_of_pooled = d_b_->forward(pooled_fake_b);
+  const at::Tensor loss_d_b = discriminator_loss(d_b_->forward(real_b), d_b_of_pooled);
   losses.d_a = checked(loss_d_a, "d_a", step_number);
   losses.d_b = checked(loss_d_b, "d_b", step_number);
   optimizer_d_->zero_grad();

@@ -63,8 +63,11 @@ TEST(Learning, ShortRunLearnsColourInversionFromUnpairedImages) {
   RecordProperty("error_ab_after", std::to_string(after_ab));
   std::cout << "G_AB error vs inverted A: " << before_ab << " -> " << after_ab
             << "; G_BA error vs inverted B: " << before_ba << " -> " << after_ba << "\n";
-  EXPECT_LT(after_ab, 0.5 * before_ab);
-  EXPECT_LT(after_ba, 0.5 * before_ba);
+  // Untrained or broken training stays near 1x. The exact figure depends on float rounding,
+  // which decides the path GAN training takes: the same run gave 0.38-0.41x (GCC, LibTorch's
+  // convolutions), 0.55x (clang) and 0.47-0.57x (Winograd convolutions), hence 0.65x.
+  EXPECT_LT(after_ab, 0.65 * before_ab);
+  EXPECT_LT(after_ba, 0.65 * before_ba);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <torch/arg.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
@@ -70,6 +71,16 @@ struct GeneratorOptions {
   TORCH_ARG(int64_t, ngf) = 64;
   TORCH_ARG(bool, dropout) = false;
 };
+
+/// A 3x3, stride-1, unpadded nn::Conv2d (same parameters, names and initialisation) whose
+/// convolutions run through oneDNN's Winograd kernels where available (winograd.h): the ResNet
+/// blocks' convolutions, most of a ResNet generator's arithmetic.
+class Conv3x3Impl : public torch::nn::Conv2dImpl {
+ public:
+  Conv3x3Impl(int64_t in_channels, int64_t out_channels);
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(Conv3x3);
 
 struct ResnetBlockOptions {
   TORCH_ARG(int64_t, channels) = 256;

@@ -1,0 +1,258 @@
+#include "cyclegan/winograd.h"
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+// oneDNN's API comes with libdnnl-dev (CMake links the library when it finds the header).
+#if __has_include(<dnnl.hpp>)
+#define CYCLEGAN_HAVE_DNNL 1
+#include <dnnl.hpp>
+#endif
+
+namespace cyclegan {
+
+namespace {
+
+std::atomic<bool> enabled{true};
+
+#ifdef CYCLEGAN_HAVE_DNNL
+
+using dnnl::memory;
+using Layout = memory::format_tag;
+
+// LibTorch calls the same oneDNN library (Debian links it dynamically), which uses the same
+// OpenMP thread pool, so at::set_num_threads() governs these kernels too.
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// One convolution shape's oneDNN primitives, built once: building them JIT-compiles kernels.
+struct Plan {
+  dnnl::convolution_forward::primitive_desc forward_desc;
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data::primitive_desc data_desc;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights::primitive_desc weights_desc;
+  dnnl::convolution_backward_weights backward_weights;
+};
+
+// batch, input channels, output channels, height, width
+using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;
+
+memory::dims input_dims(const Shape& s) {
+  return {std::get<0>(s), std::get<1>(s), std::get<3>(s), std::get<4>(s)};
+}
+memory::dims weight_dims(const Shape& s) { return {std::get<2>(s), std::get<1>(s), 3, 3}; }
+memory::dims output_dims(const Shape& s) {
+  return {std::get<0>(s), std::get<2>(s), std::get<3>(s) - 2, std::get<4>(s) - 2};
+}
+
+// Null when oneDNN has no Winograd kernel for this shape on this CPU.
+std::shared_ptr<Plan> make_plan(const Shape& shape) {
+  const auto any = [](const memory::dims& dims) {
+    return memory::desc(dims, memory::data_type::f32, Layout::any);
+  };
+  const memory::desc src = any(input_dims(shape));
+  const memory::desc weights = any(weight_dims(shape));
+  const memory::desc bias = any({std::get<2>(shape)});
+  const memory::desc dst = any(output_dims(shape));
+  const auto algorithm = dnnl::algorithm::convolution_winograd;
+  const memory::dims stride = {1, 1};
+  const memory::dims padding = {0, 0};
+  try {
+    auto plan = std::make_shared<Plan>();
+    plan->forward_desc = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights,
+                                        bias, dst, stride, padding, padding),
+        cpu_engine());
+    plan->forward = dnnl::convolution_forward(plan->forward_desc);
+    plan->data_desc = dnnl::convolution_backward_data::primitive_desc(
+        dnnl::convolution_backward_data::desc(algorithm, src, weights, dst, stride, padding,
+                                              padding),
+        cpu_engine(), plan->forward_desc);
+    plan->backward_data = dnnl::convolution_backward_data(plan->data_desc);
+    plan->weights_desc = dnnl::convolution_backward_weights::primitive_desc(
+        dnnl::convolution_backward_weights::desc(algorithm, src, weights, bias, dst, stride,
+                                                 padding, padding),
+        cpu_engine(), plan->forward_desc);
+    plan->backward_weights = dnnl::convolution_backward_weights(plan->weights_desc);
+    return plan;
+  } catch (const dnnl::error&) {
+    return nullptr;  // unimplemented: this CPU or shape takes the direct path
+  }
+}
+
+std::shared_ptr<Plan> plan_for(const Shape& shape) {
+  static std::mutex mutex;
+  static std::map<Shape, std::shared_ptr<Plan>> plans;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto found = plans.find(shape);
+  if (found == plans.end()) found = plans.emplace(shape, make_plan(shape)).first;
+  return found->second;
+}
+
+// A oneDNN view of a contiguous float tensor in a plain layout (no copy).
+memory plain(const at::Tensor& tensor, const memory::dims& dims, Layout layout) {
+  return memory({dims, memory::data_type::f32, layout}, cpu_engine(), tensor.data_ptr());
+}
+
+// `source` in the layout `wanted`: itself when it already is, else a reordered copy whose bytes
+// live in `storage` (LibTorch's allocator, 64-byte aligned).
+memory in_layout(const memory& source, const memory::desc& wanted, at::Tensor& storage,
+                 dnnl::stream& stream) {
+  if (source.get_desc() == wanted) return source;
+  storage = at::empty({static_cast<int64_t>(wanted.get_size())}, at::kByte);
+  memory target(wanted, cpu_engine(), storage.data_ptr());
+  dnnl::reorder(source, target).execute(stream, const_cast<memory&>(source), target);
+  return target;
+}
+
+// Runs `compute` into a memory of layout `produced`, then brings the result into `result`
+// (a plain-layout view of the tensor the caller returns).
+template <typename Compute>
+void into_plain(const memory::desc& produced, memory& result, dnnl::stream& stream,
+                Compute compute) {
+  if (produced == result.get_desc()) {
+    compute(result);
+    return;
+  }
+  const at::Tensor storage = at::empty({static_cast<int64_t>(produced.get_size())}, at::kByte);
+  memory blocked(produced, cpu_engine(), storage.data_ptr());
+  compute(blocked);
+  dnnl::reorder(blocked, result).execute(stream, blocked, result);
+}
+
+Shape shape_of(const at::Tensor& input, const at::Tensor& weight) {
+  return {input.size(0), input.size(1), weight.size(0), input.size(2), input.size(3)};
+}
+
+at::Tensor run_forward(const Plan& plan, const Shape& shape, const at::Tensor& input,
+                       const at::Tensor& weight, const at::Tensor& bias) {
+  dnnl::stream stream(cpu_engine());
+  at::Tensor input_storage;
+  at::Tensor weight_storage;
+  const memory src = in_layout(plain(input, input_dims(shape), Layout::nchw),
+                               plan.forward_desc.src_desc(), input_storage, stream);
+  const memory weights = in_layout(plain(weight, weight_dims(shape), Layout::oihw),
+                                   plan.forward_desc.weights_desc(), weight_storage, stream);
+  memory bias_memory = plain(bias, {std::get<2>(shape)}, Layout::x);
+  at::Tensor output = at::empty(output_dims(shape), input.options());
+  memory dst = plain(output, output_dims(shape), Layout::nchw);
+  into_plain(plan.forward_desc.dst_desc(), dst, stream, [&](memory& target) {
+    plan.forward.execute(stream, {{DNNL_ARG_SRC, src},
+                                  {DNNL_ARG_WEIGHTS, weights},
+                                  {DNNL_ARG_BIAS, bias_memory},
+                                  {DNNL_ARG_DST, target}});
+  });
+  stream.wait();
+  return output;
+}
+
+class WinogradConvolution : public torch::autograd::Function<WinogradConvolution> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
+                            const at::Tensor& weight, const at::Tensor& bias) {
+    const Shape shape = shape_of(input, weight);
+    context->save_for_backward({input, weight});
+    return run_forward(*plan_for(shape), shape, input, weight, bias);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list gradients) {
+    const auto saved = context->get_saved_variables();
+    const at::Tensor& input = saved[0];
+    const at::Tensor& weight = saved[1];
+    const Shape shape = shape_of(input, weight);
+    const Plan& plan = *plan_for(shape);
+    const at::Tensor grad_output = gradients[0].contiguous();
+    dnnl::stream stream(cpu_engine());
+    const memory plain_grad_output = plain(grad_output, output_dims(shape), Layout::nchw);
+    at::Tensor grad_input;
+    at::Tensor grad_weight;
+    at::Tensor grad_bias;
+
+    if (context->needs_input_grad(0)) {
+      at::Tensor weight_storage;
+      at::Tensor grad_output_storage;
+      const memory weights = in_layout(plain(weight, weight_dims(shape), Layout::oihw),
+                                       plan.data_desc.weights_desc(), weight_storage, stream);
+      const memory diff_dst =
+          in_layout(plain_grad_output, plan.data_desc.diff_dst_desc(), grad_output_storage, stream);
+      grad_input = at::empty(input_dims(shape), input.options());
+      memory diff_src = plain(grad_input, input_dims(shape), Layout::nchw);
+      into_plain(plan.data_desc.diff_src_desc(), diff_src, stream, [&](memory& target) {
+        plan.backward_data.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst},
+                                            {DNNL_ARG_WEIGHTS, weights},
+                                            {DNNL_ARG_DIFF_SRC, target}});
+      });
+    }
+    if (context->needs_input_grad(1) || context->needs_input_grad(2)) {
+      at::Tensor input_storage;
+      at::Tensor grad_output_storage;
+      const memory src = in_layout(plain(input, input_dims(shape), Layout::nchw),
+                                   plan.weights_desc.src_desc(), input_storage, stream);
+      const memory diff_dst = in_layout(plain_grad_output, plan.weights_desc.diff_dst_desc(),
+                                        grad_output_storage, stream);
+      grad_weight = at::empty(weight_dims(shape), weight.options());
+      grad_bias = at::empty({std::get<2>(shape)}, weight.options());
+      memory diff_weights = plain(grad_weight, weight_dims(shape), Layout::oihw);
+      memory diff_bias = plain(grad_bias, {std::get<2>(shape)}, Layout::x);
+      into_plain(plan.weights_desc.diff_weights_desc(), diff_weights, stream, [&](memory& target) {
+        plan.backward_weights.execute(stream, {{DNNL_ARG_SRC, src},
+                                               {DNNL_ARG_DIFF_DST, diff_dst},
+                                               {DNNL_ARG_DIFF_WEIGHTS, target},
+                                               {DNNL_ARG_DIFF_BIAS, diff_bias}});
+      });
+    }
+    stream.wait();
+    return {grad_input, grad_weight, grad_bias};
+  }
+};
+
+#endif  // CYCLEGAN_HAVE_DNNL
+
+}  // namespace
+
+bool winograd_available() {
+#ifdef CYCLEGAN_HAVE_DNNL
+  static const bool available = plan_for(Shape{1, 16, 16, 10, 10}) != nullptr;
+  return available;
+#else
+  return false;
+#endif
+}
+
+void set_winograd_enabled(bool on) { enabled = on; }
+
+bool winograd_enabled() { return enabled && winograd_available(); }
+
+bool winograd_applies(const at::Tensor& input, const at::Tensor& weight) {
+  return winograd_enabled() && input.device().is_cpu() && input.scalar_type() == at::kFloat &&
+         weight.scalar_type() == at::kFloat && input.dim() == 4 && weight.dim() == 4 &&
+         weight.size(2) == 3 && weight.size(3) == 3 && weight.size(1) == input.size(1) &&
+         input.size(2) >= 3 && input.size(3) >= 3 && !input.is_mkldnn() &&
+         input.layout() == at::kStrided;
+}
+
+at::Tensor winograd_conv3x3(const at::Tensor& input, const at::Tensor& weight,
+                            const at::Tensor& bias) {
+#ifdef CYCLEGAN_HAVE_DNNL
+  if (bias.defined() && winograd_applies(input, weight)) {
+    // Only when gradients are wanted: translation keeps LibTorch's direct convolution.
+    const bool training = at::GradMode::is_enabled() &&
+                          (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
+    if (training && plan_for(shape_of(input, weight))) {
+      return WinogradConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous());
+    }
+  }
+#endif
+  return at::conv2d(input, weight, bias);
+}
+
+}  // namespace cyclegan
