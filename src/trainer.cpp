@@ -64,6 +64,16 @@ std::vector<at::Tensor> concat_parameters(const torch::nn::Module& first,
   return parameters;
 }
 
+// Drops the gradients instead of zeroing them: the next backward pass stores its gradient rather
+// than adding it to zeros, and no memory is filled (the U-Nets hold 50 M parameters). Every
+// parameter receives a gradient in every step, so Adam, which skips parameters without one,
+// updates exactly the parameters it updated before.
+void clear_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& parameter : group.params()) parameter.mutable_grad() = at::Tensor();
+  }
+}
+
 double checked(const at::Tensor& loss, const char* term, int64_t step) {
   const double value = loss.item<double>();
   if (!std::isfinite(value)) {
@@ -179,47 +189,70 @@ StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_i
   const int64_t step_number = steps_done_ + 1;
   StepLosses losses;
 
-  // Generators, with the discriminators frozen: their gradients flow to the fakes only.
+  // Generators, with the discriminators frozen: their gradients flow to the fakes only. The
+  // objective is a sum of two parts that share no activations, one per generator applied first:
+  // G_AB takes A images to fakes (judged by D_B, cycled back by G_BA) and, in the same batch, B
+  // images to themselves (identity); G_BA likewise. Each part is backpropagated as soon as it is
+  // computed, so only half the activations of one graph for the whole sum are alive at a time,
+  // and batching the identity pass with the translation saves the per-pass cost of the weights
+  // (large for the U-Nets, whose inner layers are 1-4 pixels wide). The gradients add up to the
+  // whole sum's. No weight changes before every term has been checked to be finite.
   set_requires_grad(*d_a_, false);
   set_requires_grad(*d_b_, false);
-  const at::Tensor fake_b = g_ab_->forward(real_a);
-  const at::Tensor rec_a = g_ba_->forward(fake_b);
-  const at::Tensor fake_a = g_ba_->forward(real_b);
-  const at::Tensor rec_b = g_ab_->forward(fake_a);
-  at::Tensor idt_a;
-  at::Tensor idt_b;
-  if (weights_.id > 0) {
-    idt_a = g_ba_->forward(real_a);  // G_BA should leave A images unchanged
-    idt_b = g_ab_->forward(real_b);
-  }
-  // Named, so the order of the passes (and with it the order autograd sums gradients in, and the
-  // rounding) does not depend on the compiler's order of evaluating arguments; this is the order
-  // GCC builds always used.
-  const at::Tensor d_a_of_fake_a = d_a_->forward(fake_a);
-  const at::Tensor d_b_of_fake_b = d_b_->forward(fake_b);
-  const GeneratorLoss g = generator_loss(d_b_of_fake_b, d_a_of_fake_a, real_a, rec_a, real_b, rec_b,
-                                         idt_a, idt_b, weights_);
-  losses.g_validity = checked(g.validity, "g_validity", step_number);
-  losses.g_reconstr = checked(g.reconstr, "g_reconstr", step_number);
-  losses.g_identity = checked(g.identity, "g_identity", step_number);
-  losses.g_total = checked(g.total, "g_total", step_number);
-  optimizer_g_->zero_grad();
-  g.total.backward();
+  clear_gradients(*optimizer_g_);
+  double validity = 0;
+  double reconstr = 0;
+  double identity = 0;
+  auto generator_part = [&](const at::Tensor& real, const at::Tensor& other_real,
+                            GeneratorModule& first, GeneratorModule& back,
+                            PatchDiscriminatorImpl& judge) {
+    const int64_t n = real.size(0);
+    const bool with_identity = weights_.id > 0;
+    // [first(real); first(other_real)]: the fakes, and the other domain's images left unchanged.
+    const at::Tensor outputs = first.forward(with_identity ? at::cat({real, other_real}) : real);
+    const at::Tensor fake = outputs.narrow(0, 0, n);
+    const at::Tensor valid = gan_mse_loss(judge.forward(fake), 1.0);
+    const at::Tensor cycle_error = mean_absolute_error(back.forward(fake), real);
+    validity += checked(valid, "g_validity", step_number);
+    reconstr += checked(cycle_error, "g_reconstr", step_number);
+    at::Tensor part = weights_.validation * valid + weights_.reconstr * cycle_error;
+    if (with_identity) {
+      const at::Tensor identity_error =
+          mean_absolute_error(outputs.narrow(0, n, other_real.size(0)), other_real);
+      identity += checked(identity_error, "g_identity", step_number);
+      part = part + weights_.id * identity_error;
+    }
+    part.backward();
+    return fake.detach();
+  };
+  const at::Tensor fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_);
+  const at::Tensor fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_);
+  losses.g_validity = validity;
+  losses.g_reconstr = reconstr;
+  losses.g_identity = identity;
+  losses.g_total =
+      weights_.validation * validity + weights_.reconstr * reconstr + weights_.id * identity;
   optimizer_g_->step();
 
-  // Discriminators: real -> 1, a fake from the history pool -> 0. The fakes are the ones computed
-  // above, detached, so no generator pass is repeated.
+  // Discriminators: real -> 1, a fake from the history pool -> 0, real and fake in one batch. The
+  // fakes are the ones computed above, detached, so no generator pass is repeated.
   set_requires_grad(*d_a_, true);
   set_requires_grad(*d_b_, true);
-  const at::Tensor pooled_fake_a = pool_a_.query(fake_a);
-  const at::Tensor pooled_fake_b = pool_b_.query(fake_b);
-  const at::Tensor d_a_of_pooled = d_a_->forward(pooled_fake_a);  // (GCC's order, as above)
-  const at::Tensor loss_d_a = discriminator_loss(d_a_->forward(real_a), d_a_of_pooled);
-  const at::Tensor d_b_of_pooled = d_b_->forward(pooled_fake_b);
-  const at::Tensor loss_d_b = discriminator_loss(d_b_->forward(real_b), d_b_of_pooled);
-  losses.d_a = checked(loss_d_a, "d_a", step_number);
-  losses.d_b = checked(loss_d_b, "d_b", step_number);
-  optimizer_d_->zero_grad();
+  clear_gradients(*optimizer_d_);
+  auto discriminator_part = [&](PatchDiscriminatorImpl& discriminator, const at::Tensor& real,
+                                const at::Tensor& pooled_fake, const char* term) {
+    const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
+    const at::Tensor loss = discriminator_loss(scores.narrow(0, 0, real.size(0)),
+                                               scores.narrow(0, real.size(0), pooled_fake.size(0)));
+    const double value = checked(loss, term, step_number);
+    return std::make_pair(loss, value);
+  };
+  const auto [loss_d_a, value_d_a] =
+      discriminator_part(*d_a_, real_a, pool_a_.query(fake_a), "d_a");
+  const auto [loss_d_b, value_d_b] =
+      discriminator_part(*d_b_, real_b, pool_b_.query(fake_b), "d_b");
+  losses.d_a = value_d_a;
+  losses.d_b = value_d_b;
   (loss_d_a + loss_d_b).backward();
   optimizer_d_->step();
 
