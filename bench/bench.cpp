@@ -136,10 +136,14 @@ class ConvolutionFlopCounter {
       const auto stride = inputs[3].toIntVector();
       const auto padding = inputs[4].toIntVector();
       const auto dilation = inputs[5].toIntVector();
+      // One value stands for every spatial dimension (at::conv2d's defaults are {1}, {0}, {1}).
+      auto at = [](const std::vector<int64_t>& values, size_t i) {
+        return values.size() == 1 ? values[0] : values.at(i);
+      };
       for (int64_t d = 2; d < input.dim(); ++d) {
         const size_t i = static_cast<size_t>(d - 2);
-        const int64_t extent = dilation[i] * (weight.size(d) - 1) + 1;
-        positions *= (input.size(d) + 2 * padding[i] - extent) / stride[i] + 1;
+        const int64_t extent = at(dilation, i) * (weight.size(d) - 1) + 1;
+        positions *= (input.size(d) + 2 * at(padding, i) - extent) / at(stride, i) + 1;
       }
     }
     int64_t products = 1;  // gradients computed: input and weight (bias is negligible)
