@@ -320,6 +320,26 @@ void init_weights(torch::nn::Module& module, double std) {
   }
 }
 
+std::vector<at::Tensor> biases_cancelled_by_normalisation(const nn::Module& network) {
+  std::vector<at::Tensor> biases;
+  for (const auto& module : network.modules()) {
+    const auto* sequence = dynamic_cast<const nn::SequentialImpl*>(module.get());
+    if (sequence == nullptr) continue;
+    const auto children = sequence->children();
+    for (size_t i = 0; i + 1 < children.size(); ++i) {
+      if (dynamic_cast<const InstanceNormImpl*>(children[i + 1].get()) == nullptr) continue;
+      at::Tensor bias;
+      if (const auto* conv = dynamic_cast<const nn::Conv2dImpl*>(children[i].get())) {
+        bias = conv->bias;
+      } else if (const auto* up = dynamic_cast<const nn::ConvTranspose2dImpl*>(children[i].get())) {
+        bias = up->bias;
+      }
+      if (bias.defined()) biases.push_back(bias);
+    }
+  }
+  return biases;
+}
+
 int64_t count_parameters(const torch::nn::Module& module) {
   int64_t count = 0;
   for (const auto& parameter : module.parameters()) count += parameter.numel();

@@ -167,6 +167,39 @@ TEST_F(Networks, GeneratorsKeepShapeAndRangeAtValidSizes) {
   }
 }
 
+TEST_F(Networks, BiasesBeforeAnInstanceNormChangeNoOutputAndAreAllFound) {
+  // Which conv biases feed a norm directly. ResNet: the first conv, 2 down, 2 per block, 2 up;
+  // official U-Net: the down convs but the outermost and innermost, the up convs but the
+  // outermost; the book's U-Net: its 4 down and 3 up convs; PatchGAN: the 3 middle convs.
+  const std::vector<std::pair<std::string, size_t>> cases = {
+      {"resnet_6blocks", 1 + 2 + 6 * 2 + 2}, {"unet_128", 5 + 6}, {"unet", 4 + 3}};
+  torch::NoGradGuard no_grad;
+  auto check = [](torch::nn::Module& network, const at::Tensor& x, size_t expected,
+                  const std::string& name) {
+    init_weights(network);
+    const auto biases = biases_cancelled_by_normalisation(network);
+    EXPECT_EQ(biases.size(), expected) << name;
+    auto forward = [&] {
+      if (auto* generator = dynamic_cast<GeneratorModule*>(&network)) return generator->forward(x);
+      return dynamic_cast<PatchDiscriminatorImpl&>(network).forward(x);
+    };
+    const at::Tensor before = forward();
+    for (const auto& bias : biases) at::Tensor(bias).uniform_(-3, 3);
+    EXPECT_LE((forward() - before).abs().max().item<double>(), 1e-5) << name;
+    // The other biases do matter (the check above is not vacuous).
+    for (auto& parameter : network.parameters()) {
+      if (parameter.dim() == 1) parameter.uniform_(-3, 3);
+    }
+    EXPECT_GT((forward() - before).abs().max().item<double>(), 1e-2) << name;
+  };
+  for (const auto& [name, expected] : cases) {
+    auto generator = make_generator(GeneratorOptions().architecture(name).ngf(8));
+    check(*generator, torch::rand({2, 3, 128, 128}) * 2 - 1, expected, name);
+  }
+  PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(8));
+  check(*discriminator, torch::rand({2, 3, 64, 64}) * 2 - 1, 3, "patchgan");
+}
+
 TEST_F(Networks, GeneratorSizeMultiplesFollowTheirDownsampling) {
   EXPECT_EQ(generator_size_multiple("resnet_9blocks"), 4);
   EXPECT_EQ(generator_size_multiple("resnet"), 4);

@@ -205,6 +205,12 @@ GeneratorPtr make_generator(const GeneratorOptions& options);
 /// Conv and transposed-conv weights ~ N(0, std), biases 0 (official `init_type='normal'`).
 void init_weights(torch::nn::Module& module, double std = 0.02);
 
+/// The biases of convolutions whose output goes straight into an InstanceNorm. The norm subtracts
+/// each channel's mean, so such a bias changes no output and its exact gradient is zero; what
+/// backpropagation computes for it is rounding noise, which Adam (dividing by the gradient's own
+/// running magnitude) would turn into steps of +-learning_rate. Training zeroes these gradients.
+std::vector<at::Tensor> biases_cancelled_by_normalisation(const torch::nn::Module& network);
+
 /// Number of scalar parameters.
 int64_t count_parameters(const torch::nn::Module& module);
 
