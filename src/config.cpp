@@ -89,6 +89,17 @@ const std::vector<Field>& fields() {
        "newest checkpoints/step_*.pt kept (older ones are deleted once a newer one is complete)"},
       {"output", "keep_every_epochs", &TrainConfig::keep_every_epochs, 0,
        "also keep the checkpoint at the end of every k-th epoch; 0 = none"},
+      {"distributed", "backend", &TrainConfig::distributed_backend, kNoMin,
+       "process-group backend of a multi-process run: auto (nccl on CUDA where LibTorch has "
+       "it, else gloo), gloo, nccl"},
+      {"distributed", "timeout", &TrainConfig::distributed_timeout, 1,
+       "seconds a rank waits for the others in a collective before the run stops with a "
+       "message naming the silent rank"},
+      {"distributed", "lr_scaling", &TrainConfig::lr_scaling, kNoMin,
+       "keep: train.learning_rate as given for the global batch (world size x batch_size); "
+       "linear: multiplied by the world size"},
+      {"distributed", "check_every", &TrainConfig::check_every, 0,
+       "steps between checks that every rank holds identical weights; 0 = never"},
   };
   return kFields;
 }
@@ -111,7 +122,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 std::string nearest_section_hint(const std::string& wanted) {
   std::string best;
   size_t best_distance = std::numeric_limits<size_t>::max();
-  for (const char* section : {"data", "model", "train", "output"}) {
+  for (const char* section : {"data", "model", "train", "output", "distributed"}) {
     const size_t distance = edit_distance(wanted, section);
     if (distance < best_distance) {
       best_distance = distance;
@@ -333,8 +344,9 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
   }
   if (root.IsNull()) throw ConfigError(origin + ": config file is empty");
   if (!root.IsMap()) {
-    throw ConfigError(origin + ": expected a map of sections (data, model, train, output), got " +
-                      (root.IsSequence() ? "a list" : "a single value"));
+    throw ConfigError(
+        origin + ": expected a map of sections (data, model, train, output, distributed), got " +
+        (root.IsSequence() ? "a list" : "a single value"));
   }
   TrainConfig config;
   for (const auto& section_entry : root) {
@@ -346,7 +358,7 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
       throw ConfigError(origin + ": unknown section '" + section + "'" +
                         line_of(section_entry.first) +
                         (hint.empty() ? nearest_key_hint(section) : hint) +
-                        "; expected data, model, train, output");
+                        "; expected data, model, train, output, distributed");
     }
     if (body.IsNull()) continue;
     if (!body.IsMap()) {
@@ -406,14 +418,18 @@ void apply_override(TrainConfig& config, const std::string& assignment, bool res
                                                          "train.threads",
                                                          "data.workers",
                                                          "data.prefetch",
-                                                         "train.max_steps"};
+                                                         "train.max_steps",
+                                                         "distributed.backend",
+                                                         "distributed.timeout",
+                                                         "distributed.check_every"};
   if (resuming &&
       std::find(kSafeOnResume.begin(), kSafeOnResume.end(), field->name()) == kSafeOnResume.end()) {
     throw ConfigError(
         "--set '" + assignment + "': key '" + field->name() +
         "' cannot change when resuming (the run's configuration is kept); only " +
         "output.*_every, output.keep_checkpoints, train.device, train.threads, train.max_steps, " +
-        "data.workers and data.prefetch can");
+        "data.workers, data.prefetch, distributed.backend, distributed.timeout and "
+        "distributed.check_every can");
   }
   set_field(config, *field, value, "--set: ");
 }
@@ -467,6 +483,15 @@ void validate(const TrainConfig& config, const std::string& origin) {
   if (!device_ok) {
     throw ConfigError(prefix + "key 'train.device' must be auto, cpu, cuda or cuda:N, got '" +
                       device + "'");
+  }
+  const std::string& backend = config.distributed_backend;
+  if (backend != "auto" && backend != "gloo" && backend != "nccl") {
+    throw ConfigError(prefix + "key 'distributed.backend' must be auto, gloo or nccl, got '" +
+                      backend + "'");
+  }
+  if (config.lr_scaling != "keep" && config.lr_scaling != "linear") {
+    throw ConfigError(prefix + "key 'distributed.lr_scaling' must be keep or linear, got '" +
+                      config.lr_scaling + "'");
   }
   if (config.data_root.empty()) throw ConfigError(prefix + "key 'data.root' must not be empty");
   if (config.output_dir.empty()) throw ConfigError(prefix + "key 'output.dir' must not be empty");

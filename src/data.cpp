@@ -99,7 +99,7 @@ UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options)
   files_a_ = list_images(options_.root / (options_.split + "A"));
   files_b_ = list_images(options_.root / (options_.split + "B"));
   const int64_t epoch_images = std::max(size_a(), size_b());
-  steps_per_epoch_ = std::max<int64_t>(1, epoch_images / options_.batch_size);
+  steps_per_epoch_ = std::max<int64_t>(1, epoch_images / global_batch());
   // Loader threads run beside the training step: one OpenCV thread each, so the workers do not
   // compete with LibTorch's thread pool for cores.
   cv::setNumThreads(1);
@@ -122,7 +122,7 @@ const std::vector<int64_t>& UnpairedLoader::epoch_order_a(int64_t epoch) const {
   auto found = orders_.find(epoch);
   if (found != orders_.end()) return found->second;
   while (orders_.size() > 4) orders_.erase(orders_.begin());  // workers never look far back
-  const int64_t length = steps_per_epoch_ * options_.batch_size;
+  const int64_t length = steps_per_epoch_ * global_batch();
   std::vector<int64_t> order;
   std::mt19937_64 generator(mix_seed({options_.seed, 0xA0, static_cast<uint64_t>(epoch)}));
   while (static_cast<int64_t>(order.size()) < length) {
@@ -146,7 +146,7 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto& order = epoch_order_a(batch.epoch);
-    const auto first = order.begin() + batch.step_in_epoch * options_.batch_size;
+    const auto first = order.begin() + batch.step_in_epoch * global_batch() + first_item();
     indices_a.assign(first, first + options_.batch_size);
   }
   const int64_t side = options_.transform.crop_size;
@@ -154,8 +154,8 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
   batch.real_b = torch::empty({options_.batch_size, 3, side, side});
   const size_t image_bytes = sizeof(float) * 3 * static_cast<size_t>(side * side);
   for (int64_t i = 0; i < options_.batch_size; ++i) {
-    const uint64_t item =
-        mix_seed({options_.seed, static_cast<uint64_t>(global_step), static_cast<uint64_t>(i)});
+    const uint64_t item = mix_seed({options_.seed, static_cast<uint64_t>(global_step),
+                                    static_cast<uint64_t>(first_item() + i)});
     std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
     const int64_t index_b = uniform_below(pick_b, size_b());
     const at::Tensor image_a = load_usable(files_a_, indices_a[i], mix_seed({item, 0xA1}));

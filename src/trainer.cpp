@@ -6,13 +6,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <numeric>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/data.h"
+#include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/html_report.h"
 #include "cyclegan/image_io.h"
@@ -71,6 +75,35 @@ std::vector<at::Tensor> concat_parameters(const torch::nn::Module& first,
 void clear_gradients(torch::optim::Optimizer& optimizer) {
   for (auto& group : optimizer.param_groups()) {
     for (auto& parameter : group.params()) parameter.mutable_grad() = at::Tensor();
+  }
+}
+
+// Every parameter's gradient, created as zeros where a pass gave it none, so that every rank
+// averages the same list.
+std::vector<at::Tensor> gradients(torch::optim::Optimizer& optimizer) {
+  std::vector<at::Tensor> grads;
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) parameter.mutable_grad() = at::zeros_like(parameter);
+      grads.push_back(parameter.grad());
+    }
+  }
+  return grads;
+}
+
+// Rank 0 keeps the single-process seeds, so that a one-rank run is the plain run; other ranks
+// get their own streams (history pool draws, dropout).
+uint64_t rank_seed(const TrainConfig& config, const ProcessGroup* group, uint64_t purpose) {
+  const auto seed = static_cast<uint64_t>(config.seed);
+  if (group == nullptr || group->rank() == 0) return mix_seed({seed, purpose});
+  return mix_seed({seed, purpose, static_cast<uint64_t>(group->rank())});
+}
+
+// Their exact gradient is zero (see biases_cancelled_by_normalisation()): store that, not the
+// rounding noise backpropagation left there.
+void zero_gradients(const std::vector<at::Tensor>& parameters) {
+  for (const auto& parameter : parameters) {
+    if (parameter.grad().defined()) parameter.grad().zero_();
   }
 }
 
@@ -141,11 +174,12 @@ std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
   return paths;
 }
 
-Trainer::Trainer(const TrainConfig& config)
+Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
     : config_(config),
+      group_(std::move(group)),
       device_(resolve_device(config.device)),
-      pool_a_(config.pool_size, mix_seed({static_cast<uint64_t>(config.seed), 0x9A})),
-      pool_b_(config.pool_size, mix_seed({static_cast<uint64_t>(config.seed), 0x9B})) {
+      pool_a_(config.pool_size, rank_seed(config, group_.get(), 0x9A)),
+      pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)) {
   validate(config_);
   weights_ = {config_.lambda_validation, config_.lambda_reconstr, config_.lambda_id};
   torch::manual_seed(static_cast<uint64_t>(config_.seed));
@@ -171,9 +205,32 @@ Trainer::Trainer(const TrainConfig& config)
   }
   const auto adam = torch::optim::AdamOptions(config_.learning_rate)
                         .betas(std::make_tuple(config_.beta1, config_.beta2));
+  for (const torch::nn::Module* network : {g_ab_.get(), g_ba_.get()}) {
+    for (const auto& bias : biases_cancelled_by_normalisation(*network))
+      cancelled_biases_g_.push_back(bias);
+  }
+  for (const torch::nn::Module* network :
+       {static_cast<torch::nn::Module*>(d_a_.get()), static_cast<torch::nn::Module*>(d_b_.get())}) {
+    for (const auto& bias : biases_cancelled_by_normalisation(*network))
+      cancelled_biases_d_.push_back(bias);
+  }
   optimizer_g_ = std::make_unique<torch::optim::Adam>(concat_parameters(*g_ab_, *g_ba_), adam);
   optimizer_d_ = std::make_unique<torch::optim::Adam>(concat_parameters(*d_a_, *d_b_), adam);
+  if (group_) {
+    // Every rank seeded alike, but rank 0's weights are the run's by definition.
+    std::vector<at::Tensor> state;
+    for (torch::nn::Module* network : std::initializer_list<torch::nn::Module*>{
+             g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
+      for (const auto& parameter : network->parameters()) state.push_back(parameter);
+      for (const auto& buffer : network->buffers()) state.push_back(buffer);
+    }
+    group_->broadcast_from_rank0(state, "copying rank 0's initial weights");
+    if (group_->rank() > 0) torch::manual_seed(rank_seed(config_, group_.get(), 0xD0));
+  }
 }
+
+int64_t Trainer::rank() const { return group_ ? group_->rank() : 0; }
+int64_t Trainer::world_size() const { return group_ ? group_->world_size() : 1; }
 
 void Trainer::set_learning_rate(double rate) {
   for (auto* optimizer : {optimizer_g_.get(), optimizer_d_.get()}) {
@@ -183,7 +240,12 @@ void Trainer::set_learning_rate(double rate) {
   }
 }
 
-StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_in) {
+StepLosses Trainer::step(const at::Tensor& real_a, const at::Tensor& real_b) {
+  return step_and_agree(real_a, real_b, false, nullptr);
+}
+
+StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor& real_b_in,
+                                   bool stop_requested, bool* stop_agreed) {
   const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
   const at::Tensor real_b = real_b_in.to(device_);
   const int64_t step_number = steps_done_ + 1;
@@ -227,12 +289,15 @@ StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_i
   };
   const at::Tensor fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_);
   const at::Tensor fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_);
-  losses.g_validity = validity;
-  losses.g_reconstr = reconstr;
-  losses.g_identity = identity;
-  losses.g_total =
-      weights_.validation * validity + weights_.reconstr * reconstr + weights_.id * identity;
-  optimizer_g_->step();
+  // In a data-parallel run the generators' gradients are averaged over the ranks while the
+  // discriminators compute: nothing below reads the generators' weights, so their update can
+  // wait until the end of the step.
+  zero_gradients(cancelled_biases_g_);
+  std::function<void()> finish_generator_average;
+  if (group_) {
+    finish_generator_average =
+        group_->start_average(gradients(*optimizer_g_), "averaging the generators' gradients");
+  }
 
   // Discriminators: real -> 1, a fake from the history pool -> 0, real and fake in one batch. The
   // fakes are the ones computed above, detached, so no generator pass is repeated.
@@ -251,10 +316,41 @@ StepLosses Trainer::step(const at::Tensor& real_a_in, const at::Tensor& real_b_i
       discriminator_part(*d_a_, real_a, pool_a_.query(fake_a), "d_a");
   const auto [loss_d_b, value_d_b] =
       discriminator_part(*d_b_, real_b, pool_b_.query(fake_b), "d_b");
-  losses.d_a = value_d_a;
-  losses.d_b = value_d_b;
   (loss_d_a + loss_d_b).backward();
+  zero_gradients(cancelled_biases_d_);
+  std::function<void()> finish_discriminator_average;
+  if (group_) {
+    finish_discriminator_average =
+        group_->start_average(gradients(*optimizer_d_), "averaging the discriminators' gradients");
+  }
+  if (finish_generator_average) finish_generator_average();
+  optimizer_g_->step();
+  if (finish_discriminator_average) finish_discriminator_average();
   optimizer_d_->step();
+
+  if (group_) {
+    // The global batch's losses (every rank's shard is the same size), and whether any rank
+    // was asked to stop.
+    const std::vector<double> totals = group_->sum(
+        {validity, reconstr, identity, value_d_a, value_d_b, stop_requested ? 1.0 : 0.0},
+        "agreeing on the step's losses");
+    const auto ranks = static_cast<double>(group_->world_size());
+    validity = totals[0] / ranks;
+    reconstr = totals[1] / ranks;
+    identity = totals[2] / ranks;
+    losses.d_a = totals[3] / ranks;
+    losses.d_b = totals[4] / ranks;
+    stop_requested = totals[5] > 0;
+  } else {
+    losses.d_a = value_d_a;
+    losses.d_b = value_d_b;
+  }
+  losses.g_validity = validity;
+  losses.g_reconstr = reconstr;
+  losses.g_identity = identity;
+  losses.g_total =
+      weights_.validation * validity + weights_.reconstr * reconstr + weights_.id * identity;
+  if (stop_agreed != nullptr) *stop_agreed = stop_requested;
 
   ++steps_done_;
   return losses;
@@ -309,7 +405,47 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   return written;
 }
 
-void Trainer::save_state(const fs::path& path) const {
+void Trainer::write_rank_state(torch::serialize::OutputArchive& archive) const {
+  for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
+    torch::serialize::OutputArchive sub;
+    sub.write("generator", c10::IValue(pool->generator_state()));
+    sub.write("size", c10::IValue(pool->size()));
+    for (int64_t i = 0; i < pool->size(); ++i) {
+      sub.write(std::to_string(i), pool->images()[static_cast<size_t>(i)].to(torch::kCPU));
+    }
+    archive.write(key, sub);
+  }
+  archive.write("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
+}
+
+void Trainer::read_rank_state(torch::serialize::InputArchive& archive) {
+  for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
+    torch::serialize::InputArchive sub;
+    archive.read(key, sub);
+    c10::IValue generator;
+    c10::IValue size;
+    sub.read("generator", generator);
+    sub.read("size", size);
+    std::vector<at::Tensor> images(static_cast<size_t>(size.toInt()));
+    for (size_t i = 0; i < images.size(); ++i) sub.read(std::to_string(i), images[i]);
+    pool->restore(std::move(images), generator.toStringRef());
+  }
+  at::Tensor torch_generator;
+  archive.read("torch_generator", torch_generator);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+  generator.set_state(torch_generator);
+}
+
+std::string Trainer::rank_state_bytes() const {
+  torch::serialize::OutputArchive archive;
+  write_rank_state(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+void Trainer::save_state(const fs::path& path,
+                         const std::vector<std::string>& other_rank_states) const {
   torch::serialize::OutputArchive archive;
   auto write_module = [&](const char* key, const torch::nn::Module& module) {
     torch::serialize::OutputArchive sub;
@@ -326,16 +462,15 @@ void Trainer::save_state(const fs::path& path) const {
     optimizer->save(sub);
     archive.write(key, sub);
   }
-  for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
-    torch::serialize::OutputArchive sub;
-    sub.write("generator", c10::IValue(pool->generator_state()));
-    sub.write("size", c10::IValue(pool->size()));
-    for (int64_t i = 0; i < pool->size(); ++i) {
-      sub.write(std::to_string(i), pool->images()[static_cast<size_t>(i)].to(torch::kCPU));
-    }
-    archive.write(key, sub);
+  write_rank_state(archive);  // rank 0's, under the keys of a single-process run
+  // The other ranks' own state, each as the bytes of its own archive.
+  archive.write("world_size", c10::IValue(static_cast<int64_t>(1 + other_rank_states.size())));
+  for (size_t i = 0; i < other_rank_states.size(); ++i) {
+    const std::string& bytes = other_rank_states[i];
+    at::Tensor blob = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+    std::memcpy(blob.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+    archive.write("rank_state_" + std::to_string(i + 1), blob);
   }
-  archive.write("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
   archive.write("steps_done", c10::IValue(steps_done_));
   archive.write("format_version", c10::IValue(kCheckpointFormatVersion));
   std::ostringstream bytes;
@@ -366,21 +501,26 @@ void Trainer::load_state(const fs::path& path) {
       archive.read(key, sub);
       optimizer->load(sub);
     }
-    for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
-      torch::serialize::InputArchive sub;
-      archive.read(key, sub);
-      c10::IValue generator;
-      c10::IValue size;
-      sub.read("generator", generator);
-      sub.read("size", size);
-      std::vector<at::Tensor> images(static_cast<size_t>(size.toInt()));
-      for (size_t i = 0; i < images.size(); ++i) sub.read(std::to_string(i), images[i]);
-      pool->restore(std::move(images), generator.toStringRef());
+    c10::IValue written_by(static_cast<int64_t>(1));
+    archive.try_read("world_size", written_by);  // absent before distributed training existed
+    if (rank() == 0) {
+      read_rank_state(archive);
+    } else if (rank() < written_by.toInt()) {
+      at::Tensor blob;
+      archive.read("rank_state_" + std::to_string(rank()), blob);
+      std::istringstream bytes(std::string(reinterpret_cast<const char*>(blob.data_ptr<uint8_t>()),
+                                           static_cast<size_t>(blob.numel())));
+      torch::serialize::InputArchive own;
+      own.load_from(bytes, device_);
+      read_rank_state(own);
     }
-    at::Tensor torch_generator;
-    archive.read("torch_generator", torch_generator);
-    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
-    generator.set_state(torch_generator);
+    if (rank() == 0 && written_by.toInt() != world_size()) {
+      spdlog::warn(
+          "{} was written by {} rank(s), resuming with {}: weights, optimizer moments and the "
+          "step count continue exactly; ranks beyond {} start with empty history pools, and "
+          "data order and epoch boundaries follow the new global batch",
+          path.string(), written_by.toInt(), world_size(), written_by.toInt());
+    }
     c10::IValue steps;
     archive.read("steps_done", steps);
     steps_done_ = steps.toInt();
@@ -399,6 +539,26 @@ void Trainer::lock_run_directory() {
 
 fs::path Trainer::resume(const fs::path& checkpoint) {
   const fs::path run_dir = config_.output_dir;
+  if (rank() > 0) {
+    // Rank 0 picks the checkpoint; every other rank loads the same file, which must therefore
+    // be visible to all of them at the same path.
+    const auto step = static_cast<int64_t>(
+        group_->sum({0.0}, "learning which checkpoint rank 0 resumes from")[0]);
+    const fs::path chosen = checkpoint.empty() ? checkpoint_path(run_dir, step) : checkpoint;
+    std::string failure;
+    try {
+      load_state(chosen);
+    } catch (const CheckpointError& e) {
+      failure = e.what();
+    }
+    group_->sum({failure.empty() ? 0.0 : 1.0}, "checking that every rank loaded the checkpoint");
+    if (!failure.empty()) {
+      throw CheckpointError("rank " + std::to_string(rank()) + ": " + failure +
+                            " (every rank must see the run directory at the same path)");
+    }
+    verify_replicas_agree("after resuming");
+    return chosen;
+  }
   lock_run_directory();
   std::vector<fs::path> candidates =
       checkpoint.empty() ? list_checkpoints(run_dir) : std::vector<fs::path>{checkpoint};
@@ -417,6 +577,16 @@ fs::path Trainer::resume(const fs::path& checkpoint) {
       failures += std::string("\n  ") + e.what();
       continue;
     }
+    if (group_) {
+      group_->sum({static_cast<double>(steps_done_)}, "telling the ranks which checkpoint to load");
+      const double failed = group_->sum({0.0}, "checking that every rank loaded the checkpoint")[0];
+      if (failed > 0) {
+        throw CheckpointError(candidate.string() + ": " + std::to_string(static_cast<int>(failed)) +
+                              " other rank(s) could not load it (each says why); every rank must "
+                              "see the run directory at the same path");
+      }
+      verify_replicas_agree("after resuming");
+    }
     // A kill between the state file and the network files leaves those one checkpoint behind.
     save_networks(run_dir);
     const int64_t dropped = LossLog::truncate_after(run_dir / "losses.csv", steps_done_);
@@ -426,6 +596,39 @@ fs::path Trainer::resume(const fs::path& checkpoint) {
     return candidate;
   }
   throw CheckpointError(run_dir.string() + ": no checkpoint could be loaded:" + failures);
+}
+
+void Trainer::verify_replicas_agree(const std::string& when) {
+  if (!group_) return;
+  torch::NoGradGuard no_grad;
+  const std::vector<std::pair<const char*, torch::nn::Module*>> networks = {
+      {"g_AB", g_ab_.get()}, {"g_BA", g_ba_.get()}, {"d_A", d_a_.get()}, {"d_B", d_b_.get()}};
+  // Per network: the sum and the sum of squares of its weights, in double. Ranks that applied
+  // the same updates to the same weights agree bit for bit.
+  std::vector<double> checksums;
+  for (const auto& [name, network] : networks) {
+    double sum = 0;
+    double squares = 0;
+    for (const auto& parameter : network->parameters()) {
+      const at::Tensor values = parameter.to(torch::kFloat64);
+      sum += values.sum().item<double>();
+      squares += values.square().sum().item<double>();
+    }
+    checksums.push_back(sum);
+    checksums.push_back(squares);
+  }
+  const auto all = group_->all_gather(checksums, "comparing weight checksums " + when);
+  for (size_t r = 1; r < all.size(); ++r) {
+    for (size_t n = 0; n < networks.size(); ++n) {
+      if (all[r][2 * n] == all[0][2 * n] && all[r][2 * n + 1] == all[0][2 * n + 1]) continue;
+      throw DistributedError(fmt::format(
+          "rank {}: the ranks' weights differ {}: rank {}'s {} has checksum {:.17g} / {:.17g}, "
+          "rank 0's {:.17g} / {:.17g}. Data-parallel ranks must hold identical weights; the run "
+          "stops (checkpoints already written are complete)",
+          rank(), when, r, networks[n].first, all[r][2 * n], all[r][2 * n + 1], all[0][2 * n],
+          all[0][2 * n + 1]));
+    }
+  }
 }
 
 void Trainer::prune_checkpoints(int64_t steps_per_epoch) const {
@@ -451,36 +654,48 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.run_dir = config_.output_dir;
   const fs::path run_dir = config_.output_dir;
   const fs::path samples_dir = run_dir / "samples";
-  std::error_code error;
-  fs::create_directories(samples_dir, error);
-  if (!error) fs::create_directories(run_dir / "checkpoints", error);
-  if (error) {
-    throw DataError(run_dir.string() + ": cannot create run directory: " + error.message());
-  }
-  lock_run_directory();
-  for (const char* sub : {"", "checkpoints", "samples"})
-    remove_abandoned_temporaries(run_dir / sub);
+  // In a data-parallel run rank 0 alone writes the run directory; the others train and log
+  // their warnings to the console.
+  const bool writes_run_directory = rank() == 0;
   const std::string resolved = to_yaml(config_);
-  std::string write_error;
-  if (!write_file_atomically(run_dir / "config.yaml", resolved.data(), resolved.size(),
-                             &write_error)) {
-    throw DataError((run_dir / "config.yaml").string() + ": " + write_error);
+  if (writes_run_directory) {
+    std::error_code error;
+    fs::create_directories(samples_dir, error);
+    if (!error) fs::create_directories(run_dir / "checkpoints", error);
+    if (error) {
+      throw DataError(run_dir.string() + ": cannot create run directory: " + error.message());
+    }
+    lock_run_directory();
+    for (const char* sub : {"", "checkpoints", "samples"})
+      remove_abandoned_temporaries(run_dir / sub);
+    std::string write_error;
+    if (!write_file_atomically(run_dir / "config.yaml", resolved.data(), resolved.size(),
+                               &write_error)) {
+      throw DataError((run_dir / "config.yaml").string() + ": " + write_error);
+    }
   }
 
   // Console sinks come from the caller's default logger; the run adds its own debug-level file.
   std::vector<spdlog::sink_ptr> sinks = spdlog::default_logger()->sinks();
-  auto file_sink =
-      std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / "train.log").string());
+  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file_sink;
+  if (writes_run_directory) {
+    file_sink =
+        std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / "train.log").string());
+  } else {
+    file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>("/dev/null");
+  }
   file_sink->set_level(spdlog::level::debug);
   sinks.push_back(file_sink);
-  spdlog::logger log("train", sinks.begin(), sinks.end());
-  log.set_level(spdlog::level::debug);
+  spdlog::logger log(writes_run_directory ? "train" : "train rank " + std::to_string(rank()),
+                     sinks.begin(), sinks.end());
+  log.set_level(writes_run_directory ? spdlog::level::debug : spdlog::level::warn);
   log.flush_on(spdlog::level::info);
   // On a terminal the console shows a progress bar; the periodic lines then go to the file only.
   std::shared_ptr<StatusLineSink> status;
   for (const auto& sink : sinks) {
     if (auto found = std::dynamic_pointer_cast<StatusLineSink>(sink)) status = found;
   }
+  if (!writes_run_directory) status.reset();  // one progress bar per run
   spdlog::logger file_log("train", file_sink);
   file_log.set_level(spdlog::level::debug);
   file_log.flush_on(spdlog::level::info);
@@ -502,12 +717,22 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   loader_options.prefetch = config_.prefetch;
   loader_options.seed = static_cast<uint64_t>(config_.seed);
   loader_options.start_step = steps_done_;  // a resumed run continues the same batch sequence
+  loader_options.rank = rank();
+  loader_options.world_size = world_size();
   UnpairedLoader loader(loader_options);
 
-  const at::Tensor sample_a = sample_image(config_.data_root, "A", config_.input_dim);
-  const at::Tensor sample_b = sample_image(config_.data_root, "B", config_.input_dim);
+  at::Tensor sample_a;
+  at::Tensor sample_b;
+  if (writes_run_directory) {
+    sample_a = sample_image(config_.data_root, "A", config_.input_dim);
+    sample_b = sample_image(config_.data_root, "B", config_.input_dim);
+  }
 
-  const LinearDecaySchedule schedule(config_.learning_rate, config_.epochs, config_.decay_epochs);
+  // The rate applies to the global batch; `linear` scales it with the world size (Goyal et al.).
+  const double learning_rate =
+      config_.learning_rate *
+      (config_.lr_scaling == "linear" ? static_cast<double>(world_size()) : 1.0);
+  const LinearDecaySchedule schedule(learning_rate, config_.epochs, config_.decay_epochs);
   const int64_t steps_per_epoch = loader.steps_per_epoch();
   int64_t total_steps = schedule.total_epochs() * steps_per_epoch;
   if (config_.max_steps > 0) total_steps = std::min(total_steps, config_.max_steps);
@@ -520,10 +745,20 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   log.info("data {}: {} A and {} B images, {} steps per epoch, {} epochs, {} steps in all",
            config_.data_root, loader.size_a(), loader.size_b(), steps_per_epoch,
            schedule.total_epochs(), total_steps);
+  if (group_) {
+    log.info(
+        "data-parallel: {} ranks ({}), global batch {} = {} x {}; learning rate {:.2e} ({}); "
+        "weights compared every {} steps; a silent rank stops the run after {} s",
+        world_size(), group_->backend(), world_size() * config_.batch_size, world_size(),
+        config_.batch_size, learning_rate,
+        config_.lr_scaling == "linear" ? "scaled linearly with the world size" : "kept",
+        config_.check_every, config_.distributed_timeout);
+  }
   log.debug("resolved configuration:\n{}", resolved);
   if (steps_done_ > 0) log.info("resuming after step {}", steps_done_);
 
-  LossLog loss_log(run_dir / "losses.csv");
+  std::optional<LossLog> loss_log;
+  if (writes_run_directory) loss_log.emplace(run_dir / "losses.csv");
   auto write_samples = [&] {
     char name[32];
     std::snprintf(name, sizeof(name), "step_%06ld.png", static_cast<long>(steps_done_));
@@ -540,9 +775,16 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     }
   };
   auto checkpoint = [&] {
+    std::vector<std::string> other_rank_states;
+    if (group_) {
+      std::vector<std::string> states = group_->gather_on_rank0(
+          rank_state_bytes(), "collecting the ranks' history pools for a checkpoint");
+      if (!writes_run_directory) return;
+      other_rank_states.assign(states.begin() + 1, states.end());
+    }
     // The state first: g_AB.pt ... follow it, and resume() re-syncs them after a kill between.
     const fs::path state = checkpoint_path(run_dir, steps_done_);
-    save_state(state);
+    save_state(state, other_rank_states);
     summary.checkpoints = save_networks(run_dir);
     prune_checkpoints(steps_per_epoch);
     log.debug("wrote checkpoint {}", state.string());
@@ -555,7 +797,9 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     const int64_t epoch = batch.epoch;
     const double rate = schedule.rate(epoch);
     set_learning_rate(rate);
-    const StepLosses losses = step(batch.real_a, batch.real_b);
+    bool stopping = false;
+    const StepLosses losses =
+        step_and_agree(batch.real_a, batch.real_b, stop != nullptr && stop->load(), &stopping);
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - last).count();
     last = now;
@@ -563,7 +807,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     if (recent_step_seconds.size() > 50) recent_step_seconds.pop_front();
     summary.last_losses = losses;
 
-    loss_log.append({steps_done_, epoch + 1, losses, rate, seconds});
+    if (loss_log) loss_log->append({steps_done_, epoch + 1, losses, rate, seconds});
     const bool epoch_end = batch.step_in_epoch + 1 == steps_per_epoch;
     const bool last_step = steps_done_ == total_steps;
     const double mean_seconds =
@@ -593,18 +837,21 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     }
     const bool sample_due =
         config_.sample_every > 0 ? steps_done_ % config_.sample_every == 0 : epoch_end;
-    if (sample_due || last_step) write_samples();
+    if (group_ && config_.check_every > 0 && steps_done_ % config_.check_every == 0)
+      verify_replicas_agree("after step " + std::to_string(steps_done_));
+    if ((sample_due || last_step) && writes_run_directory) write_samples();
     const bool checkpoint_due =
         (config_.checkpoint_every > 0 && steps_done_ % config_.checkpoint_every == 0) || epoch_end;
-    const bool stopping = stop != nullptr && stop->load();
     if (checkpoint_due || last_step || stopping) checkpoint();
-    if (sample_due || last_step || checkpoint_due || stopping) write_report();
+    if ((sample_due || last_step || checkpoint_due || stopping) && writes_run_directory)
+      write_report();
     if (stopping && !last_step) {
       summary.interrupted = true;
-      log.warn(
-          "interrupted after step {}; checkpoint written. Resume with: cyclegan train "
-          "--resume {}",
-          steps_done_, run_dir.string());
+      if (writes_run_directory)
+        log.warn(
+            "interrupted after step {}; checkpoint written. Resume with: cyclegan train "
+            "--resume {}",
+            steps_done_, run_dir.string());
       break;
     }
   }

@@ -50,6 +50,12 @@ struct TrainConfig {
   int64_t keep_checkpoints = 2;     ///< newest training-state checkpoints kept
   int64_t keep_every_epochs = 50;   ///< also keep the checkpoint of every k-th epoch; 0 = none
 
+  // distributed (used when launched by torchrun or with --nproc)
+  std::string distributed_backend = "auto";  ///< auto | gloo | nccl
+  double distributed_timeout = 300;          ///< seconds before a silent rank fails the run
+  std::string lr_scaling = "keep";           ///< keep | linear (rate x world size)
+  int64_t check_every = 100;                 ///< steps between cross-rank weight checksums
+
   /// load_size, or input_dim when load_size is 0.
   int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }
 };

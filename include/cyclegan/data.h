@@ -45,9 +45,16 @@ struct UnpairedLoaderOptions {
   int64_t prefetch = 4;
   uint64_t seed = 0;
   int64_t start_step = 0;  ///< global step of the first batch (to resume a run)
+  /// Data parallelism: every step draws one global batch of batch_size x world_size items, and
+  /// rank r takes items [r x batch_size, (r + 1) x batch_size). Each item's augmentation and B
+  /// draw depend on its index in the global batch, so 2 ranks of batch 1 see exactly what 1
+  /// rank of batch 2 sees.
+  int64_t rank = 0;
+  int64_t world_size = 1;
 };
 
-/// One training step's input: real_a, real_b are [batch, 3, crop, crop] in [-1, 1].
+/// One training step's input (this rank's share): real_a, real_b are [batch, 3, crop, crop] in
+/// [-1, 1].
 struct UnpairedBatch {
   at::Tensor real_a;
   at::Tensor real_b;
@@ -81,6 +88,8 @@ class UnpairedLoader {
 
  private:
   UnpairedBatch make_batch(int64_t global_step) const;
+  int64_t global_batch() const { return options_.batch_size * options_.world_size; }
+  int64_t first_item() const { return options_.rank * options_.batch_size; }
   const std::vector<int64_t>& epoch_order_a(int64_t epoch) const;
   // Image `index` of `files`, augmented; when it cannot be decoded, the next usable one.
   at::Tensor load_usable(const std::vector<std::filesystem::path>& files, int64_t index,

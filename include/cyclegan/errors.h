@@ -29,4 +29,11 @@ class TrainingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A data-parallel run lost a rank (died, hung, or its weights diverged); the message names the
+/// rank(s) and what was going on.
+class DistributedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace cyclegan

@@ -17,6 +17,8 @@
 
 namespace cyclegan {
 
+class ProcessGroup;
+
 /// Resolves `auto | cpu | cuda | cuda:N`; throws ConfigError when CUDA is asked for but absent.
 torch::Device resolve_device(const std::string& name);
 
@@ -44,8 +46,11 @@ struct RunSummary {
 /// The four networks, their optimizers and history pools, and the training loop.
 class Trainer {
  public:
-  /// Builds and initialises the networks (seeded by config.seed) on the configured device.
-  explicit Trainer(const TrainConfig& config);
+  /// Builds and initialises the networks (seeded by config.seed) on the configured device. With
+  /// a process group, this is one rank of a data-parallel run: it starts from rank 0's weights,
+  /// trains on its shard of every global batch, averages every gradient over the ranks, and
+  /// leaves the run directory to rank 0.
+  explicit Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group = nullptr);
 
   /// One round as in the paper: generators (discriminators frozen), then both discriminators on
   /// pooled fakes. real_a, real_b: [N, C, H, W] in [-1, 1]. Throws TrainingError on a non-finite
@@ -65,10 +70,20 @@ class Trainer {
 
   /// Writes everything exact resume needs — the four networks, both optimizers' moments and
   /// step counts, both history pools, the random generators' states and the step counter — to
-  /// one file, atomically. Data order needs no state: batches follow from (seed, step).
-  void save_state(const std::filesystem::path& path) const;
-  /// Restores a file written by save_state(); throws CheckpointError naming it.
+  /// one file, atomically. Data order needs no state: batches follow from (seed, step). In a
+  /// data-parallel run rank 0 writes it, adding the other ranks' own state (history pools,
+  /// random generator) from `other_rank_states` (rank_state_bytes() of ranks 1, 2, ...).
+  void save_state(const std::filesystem::path& path,
+                  const std::vector<std::string>& other_rank_states = {}) const;
+  /// Restores a file written by save_state(), with this rank's own state when the file holds
+  /// it (a rank beyond the world size that wrote it starts with empty history pools); throws
+  /// CheckpointError naming it.
   void load_state(const std::filesystem::path& path);
+  /// This rank's own part of the training state (history pools, random generator), serialised.
+  std::string rank_state_bytes() const;
+  /// Compares checksums of the four networks across ranks; throws DistributedError naming the
+  /// rank whose weights differ from rank 0's. No-op without a process group.
+  void verify_replicas_agree(const std::string& when);
 
   /// Continues the run in config.output_dir: restores `checkpoint`, or when it is empty the
   /// newest checkpoint that loads (one that does not is reported by name and the one before it
@@ -87,21 +102,33 @@ class Trainer {
   PatchDiscriminator d_b() const { return d_b_; }
   torch::Device device() const { return device_; }
   int64_t steps_done() const { return steps_done_; }
+  int64_t rank() const;
+  int64_t world_size() const;
   const TrainConfig& config() const { return config_; }
 
  private:
   TrainConfig config_;
+  std::shared_ptr<ProcessGroup> group_;  // null in a single-process run
   torch::Device device_;
   LossWeights weights_;
   GeneratorPtr g_ab_;
   GeneratorPtr g_ba_;
   PatchDiscriminator d_a_{nullptr};
   PatchDiscriminator d_b_{nullptr};
+  std::vector<at::Tensor> cancelled_biases_g_;  // see biases_cancelled_by_normalisation()
+  std::vector<at::Tensor> cancelled_biases_d_;
   std::unique_ptr<torch::optim::Adam> optimizer_g_;
   std::unique_ptr<torch::optim::Adam> optimizer_d_;
   ImagePool pool_a_;
   ImagePool pool_b_;
   int64_t steps_done_ = 0;
+
+  /// step(), and in a data-parallel run the agreement of all ranks on the losses and on
+  /// whether to stop (any rank asked): every rank then stops after the same step.
+  StepLosses step_and_agree(const at::Tensor& real_a, const at::Tensor& real_b, bool stop_requested,
+                            bool* stop_agreed);
+  void write_rank_state(torch::serialize::OutputArchive& archive) const;
+  void read_rank_state(torch::serialize::InputArchive& archive);
 
   /// Deletes checkpoints beyond keep_checkpoints newest, except every keep_every_epochs-th
   /// epoch's.

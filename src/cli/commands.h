@@ -22,4 +22,8 @@ std::function<int()> add_info_command(CLI::App& app);
 std::function<int()> add_report_command(CLI::App& app);
 std::function<int()> add_test_command(CLI::App& app);
 
+/// Runs this command line (without --nproc) as `nproc` local data-parallel workers with the
+/// torch.distributed environment set; returns the first failing worker's exit status, else 0.
+int launch_local_workers(int64_t nproc, double timeout_seconds);
+
 }  // namespace cyclegan::cli

@@ -2,12 +2,15 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands.h"
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/config.h"
+#include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/trainer.h"
 
@@ -43,8 +46,10 @@ int train_until_done_or_stopped(Trainer& trainer) {
   const RunSummary summary = trainer.run(&stop_requested);
   for (const auto& path : summary.checkpoints) std::cout << path.string() << "\n";
   if (summary.interrupted) {
-    std::cerr << "stopped after step " << summary.steps << "; resume with: cyclegan train --resume "
-              << summary.run_dir.string() << "\n";
+    if (trainer.rank() == 0) {
+      std::cerr << "stopped after step " << summary.steps
+                << "; resume with: cyclegan train --resume " << summary.run_dir.string() << "\n";
+    }
     return 130;
   }
   return 0;
@@ -80,6 +85,29 @@ void refuse_or_clear_previous_run(const std::filesystem::path& run_dir, bool ove
   }
 }
 
+// One rank of a data-parallel run when the torch.distributed environment is set (torchrun,
+// --nproc), else the plain single-process trainer.
+std::unique_ptr<Trainer> make_trainer(TrainConfig config) {
+  const auto launch = launch_environment_from_env();
+  if (!launch || launch->world_size == 1) return std::make_unique<Trainer>(config);
+  if (config.threads == 0) {
+    // The workers of one machine share its cores (torchrun would give each one thread).
+    const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    config.threads = std::max<int64_t>(1, cores / launch->local_world_size);
+  }
+  ProcessGroupOptions options;
+  options.backend = config.distributed_backend;
+  options.timeout_seconds = config.distributed_timeout;
+  options.on_cuda = resolve_device(config.device).is_cuda();
+  auto group = std::make_shared<ProcessGroup>(*launch, options);
+  return std::make_unique<Trainer>(config, std::move(group));
+}
+
+bool is_rank_zero() {
+  const auto launch = launch_environment_from_env();
+  return !launch || launch->rank == 0;
+}
+
 }  // namespace
 
 std::function<int()> add_train_command(CLI::App& app) {
@@ -88,6 +116,7 @@ std::function<int()> add_train_command(CLI::App& app) {
     std::string resume_dir;
     std::vector<std::string> overrides;
     bool overwrite = false;
+    int64_t nproc = 1;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("train", "Train the four CycleGAN networks");
@@ -106,6 +135,11 @@ std::function<int()> add_train_command(CLI::App& app) {
                  "samples, losses and report are deleted first)")
       ->excludes("--resume");
   command
+      ->add_option("--nproc", options->nproc,
+                   "Train data-parallel in N local worker processes (Gloo on 127.0.0.1), as "
+                   "'torchrun --nproc_per_node N' would; the global batch is N x data.batch_size")
+      ->check(CLI::Range(1, 1024));
+  command
       ->add_option("-s,--set", options->overrides,
                    "Override a key: section.key=value (or key=value when unique); repeatable")
       ->take_all();
@@ -119,6 +153,11 @@ std::function<int()> add_train_command(CLI::App& app) {
       "g_AB.pt, g_BA.pt, d_A.pt, d_B.pt; prints the checkpoint paths on stdout.\n\n" +
       config_reference());
   return [options] {
+    if (options->nproc > 1 && std::getenv("WORLD_SIZE") != nullptr) {
+      throw ConfigError(
+          "--nproc starts its own workers, but this process is already one (WORLD_SIZE is "
+          "set, as torchrun sets it): drop --nproc or the torch.distributed variables");
+    }
     if (!options->resume_dir.empty()) {
       // RUN_DIR, or one checkpoint: RUN_DIR/checkpoints/step_N.pt.
       std::filesystem::path run_dir = options->resume_dir;
@@ -140,9 +179,11 @@ std::function<int()> add_train_command(CLI::App& app) {
       for (const auto& assignment : options->overrides) apply_override(config, assignment, true);
       config.output_dir = run_dir.string();
       validate(config, (run_dir / "config.yaml").string());
-      Trainer trainer(config);
-      trainer.resume(checkpoint);
-      return train_until_done_or_stopped(trainer);
+      if (options->nproc > 1)
+        return launch_local_workers(options->nproc, config.distributed_timeout);
+      const auto trainer = make_trainer(config);
+      trainer->resume(checkpoint);
+      return train_until_done_or_stopped(*trainer);
     }
     TrainConfig config =
         options->config_file.empty() ? TrainConfig{} : load_train_config(options->config_file);
@@ -151,9 +192,10 @@ std::function<int()> add_train_command(CLI::App& app) {
              options->overrides.empty()
                  ? (options->config_file.empty() ? std::string("defaults") : options->config_file)
                  : std::string("configuration after --set"));
-    refuse_or_clear_previous_run(config.output_dir, options->overwrite);
-    Trainer trainer(config);
-    return train_until_done_or_stopped(trainer);
+    if (is_rank_zero()) refuse_or_clear_previous_run(config.output_dir, options->overwrite);
+    if (options->nproc > 1) return launch_local_workers(options->nproc, config.distributed_timeout);
+    const auto trainer = make_trainer(config);
+    return train_until_done_or_stopped(*trainer);
   };
 }
 

@@ -1,0 +1,392 @@
+// Data-parallel training over c10d/Gloo on 127.0.0.1: equivalence with one process of the global
+// batch, the launch paths (--nproc, the torch.distributed environment), faults (a killed or
+// stopped worker), exact resume per world size and resume with another world size.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "cyclegan/checkpoint.h"
+#include "cyclegan/config.h"
+#include "cyclegan/distributed.h"
+#include "cyclegan/errors.h"
+#include "cyclegan/synthetic.h"
+#include "cyclegan/trainer.h"
+#include "test_helpers.h"
+
+namespace cyclegan {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Starts `cyclegan ARGS` with extra environment variables, output to `log`; returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+            const fs::path& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
+    const std::string exe = testing::executable();
+    std::vector<char*> argv = {const_cast<char*>(exe.c_str())};
+    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit_code(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The torch.distributed environment of `rank` in a loopback world of `world` ranks.
+std::map<std::string, std::string> rank_environment(int rank, int world, int port) {
+  return {{"RANK", std::to_string(rank)},        {"LOCAL_RANK", std::to_string(rank)},
+          {"WORLD_SIZE", std::to_string(world)}, {"LOCAL_WORLD_SIZE", std::to_string(world)},
+          {"MASTER_ADDR", "127.0.0.1"},          {"MASTER_PORT", std::to_string(port)}};
+}
+
+// A port per test process and call, away from torchrun's default 29500.
+int next_port() {
+  static int offset = 0;
+  return 31000 + static_cast<int>(::getpid() % 1000) * 10 + (offset++ % 10);
+}
+
+// Largest |a - b| over the weights of the four networks of two run directories.
+double max_weight_difference(const fs::path& run_a, const fs::path& run_b) {
+  double worst = 0;
+  for (const char* name : {"g_AB.pt", "g_BA.pt", "d_A.pt", "d_B.pt"}) {
+    const NetworkFile a = read_network_file(run_a / name);
+    const NetworkFile b = read_network_file(run_b / name);
+    EXPECT_EQ(a.weights.size(), b.weights.size()) << name;
+    for (const auto& item : a.weights) {
+      const at::Tensor* other = b.weights.find(item.key());
+      if (other == nullptr) {
+        ADD_FAILURE() << name << ": " << item.key() << " missing";
+        continue;
+      }
+      worst = std::max(worst, (item.value() - *other).abs().max().item<double>());
+    }
+  }
+  return worst;
+}
+
+int64_t newest_checkpoint_step(const fs::path& run_dir) {
+  const auto checkpoints = list_checkpoints(run_dir);
+  if (checkpoints.empty()) return -1;
+  const std::string name = checkpoints.front().filename().string();
+  return std::stoll(name.substr(5, 8));
+}
+
+class DataParallel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SyntheticFruitOptions data;
+    data.root = dir_ / "data";
+    data.train_per_domain = 12;
+    data.test_per_domain = 1;
+    data.image_size = 32;
+    make_fruit_dataset(data);
+    config_.data_root = (dir_ / "data").string();
+    config_.input_dim = 32;
+    config_.generator_type = "unet";
+    config_.gen_n_filters = 8;
+    config_.disc_n_filters = 8;
+    config_.pool_size = 3;  // full after 3 steps: later steps draw from each rank's history
+    config_.seed = 5;
+    config_.threads = 1;  // two ranks share the two cores
+    config_.device = "cpu";
+    config_.epochs = 100;
+    config_.sample_every = 0;
+    config_.checkpoint_every = 0;
+    config_.log_every = 100;
+    config_.workers = 1;
+  }
+
+  // Writes `config` (with output.dir = dir_/name) to dir_/name.yaml; returns the file.
+  fs::path write_config(TrainConfig config, const std::string& name) {
+    config.output_dir = (dir_ / name).string();
+    const fs::path file = dir_ / (name + ".yaml");
+    std::ofstream(file) << to_yaml(config);
+    return file;
+  }
+
+  testing::CommandResult train(const fs::path& config_file, const std::string& extra = "") {
+    return testing::run_cyclegan("train --config '" + config_file.string() + "' " + extra,
+                                 dir_.path());
+  }
+
+  testing::TempDir dir_;
+  TrainConfig config_;
+};
+
+// losses.csv rows (step, epoch and the five losses; not the rate and timing) of the first
+// `count` steps.
+std::vector<std::vector<double>> loss_rows(const fs::path& csv, size_t count) {
+  std::ifstream stream(csv);
+  std::string line;
+  std::getline(stream, line);  // header
+  std::vector<std::vector<double>> rows;
+  while (rows.size() < count && std::getline(stream, line)) {
+    std::vector<double> row;
+    std::stringstream fields(line);
+    for (std::string field; row.size() < 8 && std::getline(fields, field, ',');)
+      row.push_back(std::stod(field));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST_F(DataParallel, TwoRanksOfBatchOneMatchOneRankOfBatchTwo) {
+  // The book's U-Net: 6 steps, every weight of the four networks within 1e-5.
+  TrainConfig config = config_;
+  config.pool_size = 50;  // per-rank pools and one shared pool hold the same images until full
+  config.max_steps = 6;
+  config.batch_size = 1;
+  const auto two_ranks = train(write_config(config, "unet_2x1"), "--nproc 2");
+  ASSERT_EQ(two_ranks.exit_code, 0) << two_ranks.err;
+  EXPECT_NE(two_ranks.err.find("global batch 2 = 2 x 1"), std::string::npos) << two_ranks.err;
+  config.batch_size = 2;
+  const auto one_rank = train(write_config(config, "unet_1x2"));
+  ASSERT_EQ(one_rank.exit_code, 0) << one_rank.err;
+  const double difference = max_weight_difference(dir_ / "unet_2x1", dir_ / "unet_1x2");
+  std::cout << "unet: 6 steps, 2 ranks x batch 1 vs 1 rank x batch 2: max abs weight difference "
+            << difference << "\n";
+  EXPECT_LE(difference, 1e-5);
+}
+
+TEST_F(DataParallel, TwoRanksOfBatchOneComputeTheLossesOfOneRankOfBatchTwo) {
+  // The ResNet: the same global-batch losses. Its weights agree to float rounding after the
+  // first step, but Adam divides each gradient by its own running magnitude, so weights whose
+  // gradient is near zero turn rounding differences into steps of a sizeable fraction of the
+  // learning rate, which training then amplifies: after 3 steps two single-process runs that
+  // differ only in their thread count (1 or 2) already differ by ~3e-5. The losses of the first
+  // steps are the observable that is not chaotic.
+  TrainConfig config = config_;
+  config.generator_type = "resnet_6blocks";
+  config.pool_size = 50;
+  config.max_steps = 2;
+  config.batch_size = 1;
+  ASSERT_EQ(train(write_config(config, "resnet_2x1"), "--nproc 2").exit_code, 0);
+  config.batch_size = 2;
+  ASSERT_EQ(train(write_config(config, "resnet_1x2")).exit_code, 0);
+  const auto two_ranks = loss_rows(dir_ / "resnet_2x1/losses.csv", 2);
+  const auto one_rank = loss_rows(dir_ / "resnet_1x2/losses.csv", 2);
+  ASSERT_EQ(two_ranks.size(), 2u);
+  ASSERT_EQ(one_rank.size(), 2u);
+  // Step 1 starts from the same weights: the same global-batch losses to the CSV's 7 digits.
+  // Step 2 starts from weights that agree to ~1e-5 in a few near-zero-gradient elements.
+  std::vector<double> worst(2, 0.0);
+  for (size_t step = 0; step < 2; ++step) {
+    ASSERT_EQ(two_ranks[step].size(), 8u);
+    for (size_t column = 2; column < 8; ++column) {
+      const double a = two_ranks[step][column];
+      const double b = one_rank[step][column];
+      worst[step] = std::max(worst[step], std::abs(a - b) / std::max(std::abs(b), 1e-3));
+    }
+  }
+  std::cout << "resnet_6blocks: 2 ranks x batch 1 vs 1 rank x batch 2: largest relative loss "
+            << "difference " << worst[0] << " at step 1, " << worst[1] << " at step 2; weights "
+            << "after step 2 differ by "
+            << max_weight_difference(dir_ / "resnet_2x1", dir_ / "resnet_1x2") << "\n";
+  EXPECT_LE(worst[0], 1e-6);
+  EXPECT_LE(worst[1], 1e-4);
+}
+
+TEST_F(DataParallel, EnvironmentLaunchMatchesNprocLaunch) {
+  TrainConfig config = config_;
+  config.max_steps = 5;
+  config.check_every = 1;  // and the replicas are compared after every step
+  ASSERT_EQ(train(write_config(config, "nproc"), "--nproc 2").exit_code, 0);
+  const fs::path file = write_config(config, "env");
+  const int port = next_port();
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 2; ++rank) {
+    pids.push_back(spawn({"train", "--config", file.string()}, rank_environment(rank, 2, port),
+                         dir_ / ("env_rank" + std::to_string(rank) + ".log")));
+  }
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(wait_exit_code(pids[static_cast<size_t>(rank)]), 0)
+        << testing::read_file(dir_ / ("env_rank" + std::to_string(rank) + ".log"));
+  }
+  EXPECT_EQ(max_weight_difference(dir_ / "nproc", dir_ / "env"), 0.0);
+  // Rank 0 alone wrote the run directory; rank 1 printed no progress.
+  EXPECT_TRUE(fs::exists(dir_ / "env/losses.csv"));
+  EXPECT_EQ(testing::read_file(dir_ / "env_rank1.log").find("info"), std::string::npos)
+      << testing::read_file(dir_ / "env_rank1.log");
+}
+
+TEST_F(DataParallel, HalfThenResumeIsBitIdenticalToStraightPerWorldSize) {
+  TrainConfig config = config_;
+  config.max_steps = 10;
+  ASSERT_EQ(train(write_config(config, "straight"), "--nproc 2").exit_code, 0);
+  config.max_steps = 6;  // the pools (3) are full and drawing from history by then
+  const fs::path file = write_config(config, "resumed");
+  ASSERT_EQ(train(file, "--nproc 2").exit_code, 0);
+  const auto resumed = testing::run_cyclegan(
+      "train --resume '" + (dir_ / "resumed").string() + "' --set train.max_steps=10 --nproc 2",
+      dir_.path());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(max_weight_difference(dir_ / "straight", dir_ / "resumed"), 0.0);
+}
+
+TEST_F(DataParallel, AKilledWorkerStopsTheOtherWithinTheTimeoutNamingItAndTheRunResumes) {
+  TrainConfig config = config_;
+  config.max_steps = 100000;
+  config.checkpoint_every = 3;
+  config.distributed_timeout = 20;
+  const fs::path file = write_config(config, "killed");
+  const int port = next_port();
+  const pid_t rank0 =
+      spawn({"train", "--config", file.string()}, rank_environment(0, 2, port), dir_ / "k0.log");
+  const pid_t rank1 =
+      spawn({"train", "--config", file.string()}, rank_environment(1, 2, port), dir_ / "k1.log");
+  const auto started = Clock::now();
+  while (newest_checkpoint_step(dir_ / "killed") < 6 &&
+         Clock::now() - started < std::chrono::minutes(3))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(newest_checkpoint_step(dir_ / "killed"), 6) << testing::read_file(dir_ / "k0.log");
+  kill(rank1, SIGKILL);
+  const auto killed = Clock::now();
+  EXPECT_EQ(wait_exit_code(rank1), 128 + SIGKILL);
+  EXPECT_EQ(wait_exit_code(rank0), 1);
+  const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
+  const std::string log = testing::read_file(dir_ / "k0.log");
+  std::cout << "killed rank 1: rank 0 exited after " << seconds << " s (timeout "
+            << config.distributed_timeout << " s) with:\n"
+            << log.substr(log.find("error:")) << "\n";
+  EXPECT_LT(seconds, config.distributed_timeout);
+  EXPECT_NE(log.find("rank 1 stopped responding"), std::string::npos) << log;
+
+  // Resume with the same world size: from the newest checkpoint, to a few steps beyond it.
+  const int64_t resumed_from = newest_checkpoint_step(dir_ / "killed");
+  EXPECT_NO_THROW(read_network_file(dir_ / "killed/g_AB.pt"));
+  const auto resumed = testing::run_cyclegan(
+      "train --resume '" + (dir_ / "killed").string() +
+          "' --nproc 2 --set train.max_steps=" + std::to_string(resumed_from + 3),
+      dir_.path());
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(newest_checkpoint_step(dir_ / "killed"), resumed_from + 3);
+}
+
+TEST_F(DataParallel, AStoppedWorkerStopsTheOtherAfterTheTimeoutNamingIt) {
+  TrainConfig config = config_;
+  config.max_steps = 100000;
+  config.checkpoint_every = 3;
+  config.distributed_timeout = 5;
+  const fs::path file = write_config(config, "stopped");
+  const int port = next_port();
+  const pid_t rank0 =
+      spawn({"train", "--config", file.string()}, rank_environment(0, 2, port), dir_ / "s0.log");
+  const pid_t rank1 =
+      spawn({"train", "--config", file.string()}, rank_environment(1, 2, port), dir_ / "s1.log");
+  const auto started = Clock::now();
+  while (newest_checkpoint_step(dir_ / "stopped") < 3 &&
+         Clock::now() - started < std::chrono::minutes(3))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(rank1, SIGSTOP);  // hung: alive, silent
+  const auto stopped = Clock::now();
+  EXPECT_EQ(wait_exit_code(rank0), 1);
+  const double seconds = std::chrono::duration<double>(Clock::now() - stopped).count();
+  kill(rank1, SIGKILL);
+  wait_exit_code(rank1);
+  const std::string log = testing::read_file(dir_ / "s0.log");
+  std::cout << "stopped rank 1: rank 0 exited after " << seconds << " s (timeout "
+            << config.distributed_timeout << " s) with:\n"
+            << log.substr(log.find("error:")) << "\n";
+  EXPECT_GE(seconds, config.distributed_timeout - 1);
+  EXPECT_LT(seconds, config.distributed_timeout + 15);
+  EXPECT_NE(log.find("rank 1 stopped responding"), std::string::npos) << log;
+}
+
+TEST_F(DataParallel, ResumingWithAnotherWorldSizeContinuesFromTheSameWeights) {
+  TrainConfig config = config_;
+  config.max_steps = 4;
+  ASSERT_EQ(train(write_config(config, "grow"), "--nproc 2").exit_code, 0);
+  const NetworkFile before = read_network_file(dir_ / "grow/g_AB.pt");
+  // One process picks up the two-rank checkpoint: same weights and step, then trains on.
+  Trainer single([&] {
+    TrainConfig resumed = config;
+    resumed.output_dir = (dir_ / "grow").string();
+    resumed.max_steps = 6;
+    return resumed;
+  }());
+  single.resume();
+  EXPECT_EQ(single.steps_done(), 4);
+  for (const auto& item : state_dict(*single.g_ab()))
+    EXPECT_TRUE(torch::equal(item.value(), before.weights[item.key()])) << item.key();
+  const auto summary = single.run();
+  EXPECT_EQ(summary.steps, 6);
+}
+
+TEST_F(DataParallel, RanksWhoseWeightsDivergeStopTheRunNamingTheRank) {
+  // A misconfigured launch: rank 1 applies another learning rate to the same averaged gradients.
+  TrainConfig config = config_;
+  config.max_steps = 20;
+  config.check_every = 2;
+  const fs::path file = write_config(config, "diverged");
+  const int port = next_port();
+  const pid_t rank0 =
+      spawn({"train", "--config", file.string()}, rank_environment(0, 2, port), dir_ / "d0.log");
+  const pid_t rank1 = spawn({"train", "--config", file.string(), "--set", "learning_rate=0.001"},
+                            rank_environment(1, 2, port), dir_ / "d1.log");
+  EXPECT_EQ(wait_exit_code(rank0), 1);
+  EXPECT_EQ(wait_exit_code(rank1), 1);
+  const std::string log = testing::read_file(dir_ / "d0.log");
+  EXPECT_NE(log.find("the ranks' weights differ after step 2: rank 1's g_AB"), std::string::npos)
+      << log;
+}
+
+TEST(DistributedLaunch, MalformedEnvironmentIsAConfigErrorNamingTheVariable) {
+  testing::TempDir dir;
+  const auto result = testing::run_cyclegan("train --set output.dir=x", dir.path(),
+                                            "WORLD_SIZE=2 RANK=two MASTER_ADDR=127.0.0.1 "
+                                            "MASTER_PORT=29999 ");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("environment variable RANK is 'two'; expected an integer from 0 to 1"),
+            std::string::npos)
+      << result.err;
+  const auto nested = testing::run_cyclegan("train --nproc 2 --set output.dir=x", dir.path(),
+                                            "WORLD_SIZE=2 RANK=0 ");
+  EXPECT_EQ(nested.exit_code, 2);
+  EXPECT_NE(nested.err.find("--nproc starts its own workers"), std::string::npos) << nested.err;
+}
+
+TEST(DistributedLaunch, AnAbsentPeerIsAClearErrorAfterTheTimeout) {
+  testing::TempDir dir;
+  SyntheticFruitOptions data;
+  data.root = dir / "data";
+  data.train_per_domain = 2;
+  data.test_per_domain = 1;
+  data.image_size = 32;
+  make_fruit_dataset(data);
+  const auto result = testing::run_cyclegan(
+      "train --set data.root=data --set input_dim=32 --set gen_n_filters=4 --set "
+      "disc_n_filters=4 --set output.dir=run --set distributed.timeout=3",
+      dir.path(),
+      "WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(next_port()) + " ");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("rank 0 of 2: cannot join the process group"), std::string::npos)
+      << result.err;
+}
+
+}  // namespace
+}  // namespace cyclegan
