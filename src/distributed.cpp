@@ -111,7 +111,6 @@ struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   std::atomic<int64_t> collectives{0};  // entered so far: the same sequence on every rank
   int64_t gathers = 0;
-  bool broken = false;
 
   std::thread heartbeat;
   std::mutex heartbeat_mutex;
@@ -184,7 +183,6 @@ struct ProcessGroup::Impl {
   }
 
   [[noreturn]] void fail(const std::string& what, const std::string& error) {
-    broken = true;
     const std::string diagnosis = diagnose();
     throw DistributedError("rank " + std::to_string(rank) + " of " + std::to_string(world_size) +
                            ": " + what + " failed (" + first_line(error) + "): " + diagnosis +
@@ -292,13 +290,6 @@ ProcessGroup::~ProcessGroup() {
   }
   impl_->heartbeat_wake.notify_all();
   impl_->heartbeat.join();
-  if (impl_->broken) {
-    // A failed group may hold threads blocked on dead peers: leave them to the process's exit
-    // rather than join them here.
-    impl_->group.release();
-    impl_->store.release();
-    impl_->heartbeat_store.release();
-  }
 }
 
 int64_t ProcessGroup::rank() const { return impl_->rank; }

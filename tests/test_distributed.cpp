@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -315,6 +316,33 @@ TEST_F(DataParallel, AStoppedWorkerStopsTheOtherAfterTheTimeoutNamingIt) {
   EXPECT_GE(seconds, config.distributed_timeout - 1);
   EXPECT_LT(seconds, config.distributed_timeout + 15);
   EXPECT_NE(log.find("rank 1 stopped responding"), std::string::npos) << log;
+}
+
+TEST_F(DataParallel, CtrlCOnNprocStopsEveryRankAfterTheSameStepWithACheckpoint) {
+  TrainConfig config = config_;
+  config.max_steps = 100000;
+  const fs::path file = write_config(config, "interrupted");
+  const pid_t launcher =
+      spawn({"train", "--config", file.string(), "--nproc", "2"}, {}, dir_ / "i.log");
+  auto rows = [&] {
+    const std::string csv = testing::read_file(dir_ / "interrupted/losses.csv");
+    return static_cast<int64_t>(std::count(csv.begin(), csv.end(), '\n')) - 1;
+  };
+  const auto started = Clock::now();
+  while (rows() < 3 && Clock::now() - started < std::chrono::minutes(3))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(launcher, SIGINT);  // the launcher forwards it to both workers
+  EXPECT_EQ(wait_exit_code(launcher), 130);
+  const std::string log = testing::read_file(dir_ / "i.log");
+  const int64_t steps = rows();
+  EXPECT_NE(log.find("stopped after step " + std::to_string(steps)), std::string::npos) << log;
+  EXPECT_EQ(newest_checkpoint_step(dir_ / "interrupted"), steps) << log;
+  const auto resumed =
+      testing::run_cyclegan("train --resume '" + (dir_ / "interrupted").string() +
+                                "' --nproc 2 --set train.max_steps=" + std::to_string(steps + 2),
+                            dir_.path());
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(rows(), steps + 2);
 }
 
 TEST_F(DataParallel, ResumingWithAnotherWorldSizeContinuesFromTheSameWeights) {
