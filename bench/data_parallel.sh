@@ -22,7 +22,7 @@ busy() {  # other processes' CPU use while we ran: from /proc/loadavg (1-minute 
   cut -d' ' -f1 /proc/loadavg
 }
 
-printf '%-34s %-22s %6s %10s %9s %7s\n' config launch batch "s/step" "images/s" ratio
+printf '%-30s %-26s %6s %10s %9s %7s\n' config launch batch "s/step" "images/s" ratio
 run_config() {
   local name=$1; shift
   local common=("$@" --set train.max_steps="$STEPS" --set output.sample_every=0
@@ -39,7 +39,7 @@ run_config() {
              "1 process, 2 threads|2|$big"; do
     IFS='|' read -r launch batch seconds <<<"$row"
     awk -v n="$name" -v l="$launch" -v b="$batch" -v s="$seconds" -v base="$base" \
-      'BEGIN {printf "%-34s %-22s %6d %10.4f %9.2f %6.2fx\n", n, l, b, s, b / s, (b / s) / base}'
+      'BEGIN {printf "%-30s %-26s %6d %10.4f %9.2f %6.2fx\n", n, l, b, s, b / s, (b / s) / base}'
   done
   echo "  (1-minute load average after: $(busy))"
   rm -rf one two big
