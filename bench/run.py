@@ -100,6 +100,7 @@ def summarise(runs):
         "peak_rss_mib": med("peak_rss_mib"),
         "startup_s": med("startup_to_first_step_s"),
         "translate_images_per_s": med("translate_images_per_s"),
+        "translate_fast_images_per_s": med("translate_fast_images_per_s"),
     }
 
 
@@ -168,6 +169,8 @@ def main():
             "step_ratio": ratio(a["step_s"], b["step_s"]),
             "gflops_per_s": gflop / a["step_s"], "pytorch_gflops_per_s": gflop / b["step_s"],
             "translate_ratio": ratio(a["translate_images_per_s"], b["translate_images_per_s"]),
+            "translate_fast_ratio": ratio(a["translate_fast_images_per_s"],
+                                          b["translate_images_per_s"]),
             "memory_ratio": ratio(a["peak_rss_mib"], b["peak_rss_mib"]),
             "startup_ratio": ratio(a["startup_s"], b["startup_s"]),
             "winograd": ours[0].get("winograd"),
@@ -186,6 +189,9 @@ def main():
                        a["startup_s"], b["startup_s"], record["startup_ratio"],
                        max(a["others_cpu_max_s"], b["others_cpu_max_s"]),
                        fmt(max(worst) if worst else None, ".0e")))
+        if a["translate_fast_images_per_s"]:
+            rows[-1] += "  --fast %.2f/s (%.2f)" % (a["translate_fast_images_per_s"],
+                                                    record["translate_fast_ratio"])
         if direct:
             rows[-1] += "  direct %.3f s (%.2f)" % (record["ours_direct"]["step_s"],
                                                     record["direct_step_ratio"])

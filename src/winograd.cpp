@@ -19,6 +19,7 @@ namespace cyclegan {
 namespace {
 
 std::atomic<bool> enabled{true};
+std::atomic<bool> for_inference{false};
 
 #ifdef CYCLEGAN_HAVE_DNNL
 
@@ -232,6 +233,10 @@ void set_winograd_enabled(bool on) { enabled = on; }
 
 bool winograd_enabled() { return enabled && winograd_available(); }
 
+void set_winograd_for_inference(bool on) { for_inference = on; }
+
+bool winograd_for_inference() { return for_inference && winograd_enabled(); }
+
 bool winograd_applies(const at::Tensor& input, const at::Tensor& weight) {
   return winograd_enabled() && input.device().is_cpu() && input.scalar_type() == at::kFloat &&
          weight.scalar_type() == at::kFloat && input.dim() == 4 && weight.dim() == 4 &&
@@ -244,11 +249,19 @@ at::Tensor winograd_conv3x3(const at::Tensor& input, const at::Tensor& weight,
                             const at::Tensor& bias) {
 #ifdef CYCLEGAN_HAVE_DNNL
   if (bias.defined() && winograd_applies(input, weight)) {
-    // Only when gradients are wanted: translation keeps LibTorch's direct convolution.
+    // When gradients are wanted; translation keeps LibTorch's direct convolution unless asked.
     const bool training = at::GradMode::is_enabled() &&
                           (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
-    if (training && plan_for(shape_of(input, weight))) {
-      return WinogradConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous());
+    if (training || for_inference) {
+      const Shape shape = shape_of(input, weight);
+      if (const auto plan = plan_for(shape)) {
+        if (training) {
+          return WinogradConvolution::apply(input.contiguous(), weight.contiguous(),
+                                            bias.contiguous());
+        }
+        return run_forward(*plan, shape, input.contiguous(), weight.contiguous(),
+                           bias.contiguous());
+      }
     }
   }
 #endif

@@ -13,6 +13,12 @@ bool winograd_available();
 void set_winograd_enabled(bool enabled);
 bool winograd_enabled();
 
+/// Process-wide switch, default off: also take the Winograd path without gradients
+/// (`cyclegan translate --fast`). Faster, but a ResNet generator's output then differs from
+/// LibTorch's and PyTorch's direct convolution by about 2e-5 instead of matching to 1e-5.
+void set_winograd_for_inference(bool enabled);
+bool winograd_for_inference();
+
 /// Whether winograd_conv3x3() would take the Winograd path for this input and weight: CPU
 /// float32 tensors, 3x3 kernel, stride 1, no padding, no dilation or groups.
 bool winograd_applies(const at::Tensor& input, const at::Tensor& weight);
@@ -22,7 +28,8 @@ bool winograd_applies(const at::Tensor& input, const at::Tensor& weight);
 /// LibTorch's direct convolution for the ResNet blocks, at a rounding of about 1e-6 relative per
 /// layer. Without gradients (translation, samples) it is LibTorch's direct convolution, whose
 /// results match PyTorch's to the 1e-5 the parity tests promise (Winograd's rounding reaches
-/// about 1.5e-5 on a ResNet generator's output). Also direct where winograd_applies() is false.
+/// about 1.5e-5 on a ResNet generator's output), unless set_winograd_for_inference(true). Also
+/// direct where winograd_applies() is false.
 /// input [N, C_in, H, W], weight [C_out, C_in, 3, 3], bias [C_out] -> [N, C_out, H-2, W-2].
 at::Tensor winograd_conv3x3(const at::Tensor& input, const at::Tensor& weight,
                             const at::Tensor& bias);
