@@ -286,27 +286,23 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     generator->eval();
     c10::InferenceMode inference;
     const at::Tensor image = synthetic_batches(model, 1, 3)[0].slice(0, 0, 1).to(device);
-    generator->forward(image);  // warm-up
-    std::vector<double> image_seconds;
-    for (int64_t i = 0; i < translate_images; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      generator->forward(image);
-      synchronize(device);
-      image_seconds.push_back(seconds_since(start));
-    }
-    images_per_second = 1.0 / median(image_seconds);
-    if (cyclegan::winograd_available()) {
-      // `translate --fast`: the ResNet blocks' convolutions through Winograd without gradients.
-      cyclegan::set_winograd_for_inference(true);
-      generator->forward(image);  // creates the inference primitives
-      image_seconds.clear();
+    // Images per second over translate_images passes, after one untimed pass.
+    auto translation_rate = [&] {
+      generator->forward(image);  // warm-up (and, for --fast, the inference primitives)
+      std::vector<double> image_seconds;
       for (int64_t i = 0; i < translate_images; ++i) {
         const auto start = std::chrono::steady_clock::now();
         generator->forward(image);
         synchronize(device);
         image_seconds.push_back(seconds_since(start));
       }
-      fast_images_per_second = 1.0 / median(image_seconds);
+      return 1.0 / median(image_seconds);
+    };
+    images_per_second = translation_rate();
+    if (cyclegan::winograd_available()) {
+      // `translate --fast`: the ResNet blocks' convolutions through Winograd without gradients.
+      cyclegan::set_winograd_for_inference(true);
+      fast_images_per_second = translation_rate();
       cyclegan::set_winograd_for_inference(false);
     }
   }

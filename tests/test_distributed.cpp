@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,38 +29,19 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// Starts `cyclegan ARGS` with extra environment variables, output to `log`; returns its pid.
-pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-            const fs::path& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-    }
-    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-    const std::string exe = testing::executable();
-    std::vector<char*> argv = {const_cast<char*>(exe.c_str())};
-    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // The torch.distributed environment of `rank` in a loopback world of `world` ranks.
 std::map<std::string, std::string> rank_environment(int rank, int world, int port) {
   return {{"RANK", std::to_string(rank)},        {"LOCAL_RANK", std::to_string(rank)},
           {"WORLD_SIZE", std::to_string(world)}, {"LOCAL_WORLD_SIZE", std::to_string(world)},
           {"MASTER_ADDR", "127.0.0.1"},          {"MASTER_PORT", std::to_string(port)}};
+}
+
+// `cyclegan train --config FILE [extra]` as `rank` of a 2-rank loopback world on `port`.
+pid_t spawn_rank(const fs::path& file, int rank, int port, const fs::path& log,
+                 const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"train", "--config", file.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return testing::spawn_cyclegan(args, log, rank_environment(rank, 2, port));
 }
 
 // A port per test process and call, away from torchrun's default 29500.
@@ -221,11 +200,11 @@ TEST_F(DataParallel, EnvironmentLaunchMatchesNprocLaunch) {
   const int port = next_port();
   std::vector<pid_t> pids;
   for (int rank = 0; rank < 2; ++rank) {
-    pids.push_back(spawn({"train", "--config", file.string()}, rank_environment(rank, 2, port),
-                         dir_ / ("env_rank" + std::to_string(rank) + ".log")));
+    pids.push_back(
+        spawn_rank(file, rank, port, dir_ / ("env_rank" + std::to_string(rank) + ".log")));
   }
   for (int rank = 0; rank < 2; ++rank) {
-    EXPECT_EQ(wait_exit_code(pids[static_cast<size_t>(rank)]), 0)
+    EXPECT_EQ(testing::wait_exit_code(pids[static_cast<size_t>(rank)]), 0)
         << testing::read_file(dir_ / ("env_rank" + std::to_string(rank) + ".log"));
   }
   EXPECT_EQ(max_weight_difference(dir_ / "nproc", dir_ / "env"), 0.0);
@@ -256,10 +235,8 @@ TEST_F(DataParallel, AKilledWorkerStopsTheOtherWithinTheTimeoutNamingItAndTheRun
   config.distributed_timeout = 20;
   const fs::path file = write_config(config, "killed");
   const int port = next_port();
-  const pid_t rank0 =
-      spawn({"train", "--config", file.string()}, rank_environment(0, 2, port), dir_ / "k0.log");
-  const pid_t rank1 =
-      spawn({"train", "--config", file.string()}, rank_environment(1, 2, port), dir_ / "k1.log");
+  const pid_t rank0 = spawn_rank(file, 0, port, dir_ / "k0.log");
+  const pid_t rank1 = spawn_rank(file, 1, port, dir_ / "k1.log");
   const auto started = Clock::now();
   while (newest_checkpoint_step(dir_ / "killed") < 6 &&
          Clock::now() - started < std::chrono::minutes(3))
@@ -267,8 +244,8 @@ TEST_F(DataParallel, AKilledWorkerStopsTheOtherWithinTheTimeoutNamingItAndTheRun
   ASSERT_GE(newest_checkpoint_step(dir_ / "killed"), 6) << testing::read_file(dir_ / "k0.log");
   kill(rank1, SIGKILL);
   const auto killed = Clock::now();
-  EXPECT_EQ(wait_exit_code(rank1), 128 + SIGKILL);
-  EXPECT_EQ(wait_exit_code(rank0), 1);
+  EXPECT_EQ(testing::wait_exit_code(rank1), 128 + SIGKILL);
+  EXPECT_EQ(testing::wait_exit_code(rank0), 1);
   const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
   const std::string log = testing::read_file(dir_ / "k0.log");
   std::cout << "killed rank 1: rank 0 exited after " << seconds << " s (timeout "
@@ -295,20 +272,18 @@ TEST_F(DataParallel, AStoppedWorkerStopsTheOtherAfterTheTimeoutNamingIt) {
   config.distributed_timeout = 5;
   const fs::path file = write_config(config, "stopped");
   const int port = next_port();
-  const pid_t rank0 =
-      spawn({"train", "--config", file.string()}, rank_environment(0, 2, port), dir_ / "s0.log");
-  const pid_t rank1 =
-      spawn({"train", "--config", file.string()}, rank_environment(1, 2, port), dir_ / "s1.log");
+  const pid_t rank0 = spawn_rank(file, 0, port, dir_ / "s0.log");
+  const pid_t rank1 = spawn_rank(file, 1, port, dir_ / "s1.log");
   const auto started = Clock::now();
   while (newest_checkpoint_step(dir_ / "stopped") < 3 &&
          Clock::now() - started < std::chrono::minutes(3))
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(rank1, SIGSTOP);  // hung: alive, silent
   const auto stopped = Clock::now();
-  EXPECT_EQ(wait_exit_code(rank0), 1);
+  EXPECT_EQ(testing::wait_exit_code(rank0), 1);
   const double seconds = std::chrono::duration<double>(Clock::now() - stopped).count();
   kill(rank1, SIGKILL);
-  wait_exit_code(rank1);
+  testing::wait_exit_code(rank1);
   const std::string log = testing::read_file(dir_ / "s0.log");
   std::cout << "stopped rank 1: rank 0 exited after " << seconds << " s (timeout "
             << config.distributed_timeout << " s) with:\n"
@@ -323,7 +298,7 @@ TEST_F(DataParallel, CtrlCOnNprocStopsEveryRankAfterTheSameStepWithACheckpoint) 
   config.max_steps = 100000;
   const fs::path file = write_config(config, "interrupted");
   const pid_t launcher =
-      spawn({"train", "--config", file.string(), "--nproc", "2"}, {}, dir_ / "i.log");
+      testing::spawn_cyclegan({"train", "--config", file.string(), "--nproc", "2"}, dir_ / "i.log");
   auto rows = [&] {
     const std::string csv = testing::read_file(dir_ / "interrupted/losses.csv");
     return static_cast<int64_t>(std::count(csv.begin(), csv.end(), '\n')) - 1;
@@ -332,7 +307,7 @@ TEST_F(DataParallel, CtrlCOnNprocStopsEveryRankAfterTheSameStepWithACheckpoint) 
   while (rows() < 3 && Clock::now() - started < std::chrono::minutes(3))
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   kill(launcher, SIGINT);  // the launcher forwards it to both workers
-  EXPECT_EQ(wait_exit_code(launcher), 130);
+  EXPECT_EQ(testing::wait_exit_code(launcher), 130);
   const std::string log = testing::read_file(dir_ / "i.log");
   const int64_t steps = rows();
   EXPECT_NE(log.find("stopped after step " + std::to_string(steps)), std::string::npos) << log;
@@ -372,12 +347,10 @@ TEST_F(DataParallel, RanksWhoseWeightsDivergeStopTheRunNamingTheRank) {
   config.check_every = 2;
   const fs::path file = write_config(config, "diverged");
   const int port = next_port();
-  const pid_t rank0 =
-      spawn({"train", "--config", file.string()}, rank_environment(0, 2, port), dir_ / "d0.log");
-  const pid_t rank1 = spawn({"train", "--config", file.string(), "--set", "learning_rate=0.001"},
-                            rank_environment(1, 2, port), dir_ / "d1.log");
-  EXPECT_EQ(wait_exit_code(rank0), 1);
-  EXPECT_EQ(wait_exit_code(rank1), 1);
+  const pid_t rank0 = spawn_rank(file, 0, port, dir_ / "d0.log");
+  const pid_t rank1 = spawn_rank(file, 1, port, dir_ / "d1.log", {"--set", "learning_rate=0.001"});
+  EXPECT_EQ(testing::wait_exit_code(rank0), 1);
+  EXPECT_EQ(testing::wait_exit_code(rank1), 1);
   const std::string log = testing::read_file(dir_ / "d0.log");
   EXPECT_NE(log.find("the ranks' weights differ after step 2: rank 1's g_AB"), std::string::npos)
       << log;

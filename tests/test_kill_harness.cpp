@@ -6,10 +6,8 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -30,31 +28,6 @@ namespace cyclegan {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Starts the cyclegan executable with `args` (output to `log`); returns its pid.
-pid_t spawn_cyclegan(const std::vector<std::string>& args, const fs::path& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-    }
-    const std::string exe = testing::executable();
-    std::vector<char*> argv = {const_cast<char*>(exe.c_str())};
-    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 // Temporaries of write_file_atomically() left by the kill: the kill hit a write.
 bool has_temporary_files(const fs::path& run_dir) {
@@ -114,7 +87,7 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
   int64_t newest_step = 0;
   for (int trial = 0; trial < trials; ++trial) {
     const bool resuming = !list_checkpoints(run_dir).empty();
-    const pid_t pid = spawn_cyclegan(
+    const pid_t pid = testing::spawn_cyclegan(
         resuming
             ? std::vector<std::string>{"train", "--resume", run_dir.string()}
             : std::vector<std::string>{"train", "--config", config_file.string(), "--overwrite"},
@@ -128,7 +101,8 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
       }
     }
     kill(pid, SIGKILL);
-    EXPECT_EQ(wait_exit_code(pid), 128 + SIGKILL) << "trial " << trial << " ended before the kill";
+    EXPECT_EQ(testing::wait_exit_code(pid), 128 + SIGKILL)
+        << "trial " << trial << " ended before the kill";
     if (has_temporary_files(run_dir)) ++killed_mid_write;
 
     const auto checkpoints = list_checkpoints(run_dir);
@@ -151,10 +125,10 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
 
   // The last word: resume and finish three steps after the newest checkpoint.
   const int64_t final_step = newest_step + 3;
-  const pid_t pid = spawn_cyclegan({"train", "--resume", run_dir.string(), "--set",
-                                    "train.max_steps=" + std::to_string(final_step)},
-                                   dir / "train.log");
-  EXPECT_EQ(wait_exit_code(pid), 0) << "resume after the last kill failed; see the log";
+  const pid_t pid = testing::spawn_cyclegan({"train", "--resume", run_dir.string(), "--set",
+                                             "train.max_steps=" + std::to_string(final_step)},
+                                            dir / "train.log");
+  EXPECT_EQ(testing::wait_exit_code(pid), 0) << "resume after the last kill failed; see the log";
   std::vector<int64_t> expected(static_cast<size_t>(final_step));
   for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<int64_t>(i) + 1;
   EXPECT_EQ(loss_steps(run_dir / "losses.csv"), expected) << "one row per step, in order";
