@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -219,6 +220,10 @@ struct ProcessGroup::Impl {
 
 ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, const ProcessGroupOptions& options)
     : impl_(std::make_unique<Impl>()) {
+  // Gloo writes to its peers with writev(), which raises SIGPIPE when a peer has died; its
+  // default action would kill this rank silently (exit 141) before Gloo could report the error.
+  // Python ignores SIGPIPE at start-up, which c10d relies on; do the same.
+  std::signal(SIGPIPE, SIG_IGN);
   Impl& impl = *impl_;
   impl.rank = launch.rank;
   impl.world_size = launch.world_size;
