@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,10 +47,18 @@ pid_t spawn_rank(const fs::path& file, int rank, int port, const fs::path& log,
   return testing::spawn_cyclegan(args, log, rank_environment(rank, 2, port));
 }
 
-// A port per test process and call, away from torchrun's default 29500.
+// A port the kernel reports free on 127.0.0.1 right now. Fixed or pid-derived ports collided
+// with sockets of tests running in parallel (and with the ephemeral range).
 int next_port() {
-  static int offset = 0;
-  return 31000 + static_cast<int>(::getpid() % 1000) * 10 + (offset++ % 10);
+  const int socket_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  EXPECT_EQ(::bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  EXPECT_EQ(::getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  ::close(socket_fd);
+  return ntohs(address.sin_port);
 }
 
 // Largest |a - b| over the weights of the four networks of two run directories.
