@@ -10,6 +10,7 @@
 
 #include <ATen/record_function.h>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -28,7 +29,9 @@
 
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/data.h"
+#include "cyclegan/gemm_conv.h"
 #include "cyclegan/networks.h"
+#include "cyclegan/optimizer.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
 #include "cyclegan/winograd.h"
@@ -237,29 +240,46 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
 }
 
+// Which of our own kernel paths a run may take (all on by default; the ablation turns one off).
+struct KernelPaths {
+  bool winograd = true;
+  bool gemm_conv = true;
+  bool fused_adam = true;
+};
+
+void use_kernel_paths(const KernelPaths& paths) {
+  cyclegan::set_winograd_enabled(paths.winograd);
+  cyclegan::set_gemm_conv_enabled(paths.gemm_conv);
+  cyclegan::FusedAdam::set_enabled(paths.fused_adam);
+}
+
 int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_t translate_images,
-              bool winograd) {
+              const KernelPaths& paths, const std::string& profile_out) {
   const int64_t threads = cyclegan::configure_threads(model.threads);
   Trainer trainer(make_config(model));
   const torch::Device device = trainer.device();
   const at::Tensor real_a = synthetic_batches(model, warmup + steps, 1).to(device);
   const at::Tensor real_b = synthetic_batches(model, warmup + steps, 2).to(device);
 
-  // The first step also counts the arithmetic (the counter costs nothing measurable). It sees
-  // LibTorch's convolutions only, so that step runs without the Winograd path: the count is the
+  // Start-up: from the kernel's process start to the end of the first step, as a run has it.
+  use_kernel_paths(paths);
+  trainer.step(real_a[0], real_b[0]);
+  synchronize(device);
+  const double startup_to_first_step = seconds_since_process_start();
+
+  // The second (warm-up) step counts the arithmetic (the counter costs nothing measurable). It
+  // sees LibTorch's convolutions only, so that step runs without our oneDNN paths (Winograd, GEMM
+  // convolutions, the book U-Net's upsampling as a transposed convolution): the count is the
   // direct convolutions', the same for every implementation.
   double step_flops = 0;
-  double startup_to_first_step = 0;
   {
     ConvolutionFlopCounter counter;
-    cyclegan::set_winograd_enabled(false);
-    trainer.step(real_a[0], real_b[0]);
-    cyclegan::set_winograd_enabled(winograd);
-    synchronize(device);
-    startup_to_first_step = seconds_since_process_start();
+    use_kernel_paths({false, false, paths.fused_adam});
+    trainer.step(real_a[1], real_b[1]);
+    use_kernel_paths(paths);
     step_flops = counter.flops();
   }
-  for (int64_t i = 1; i < warmup; ++i) trainer.step(real_a[i], real_b[i]);
+  for (int64_t i = 2; i < warmup; ++i) trainer.step(real_a[i], real_b[i]);
   synchronize(device);
 
   std::vector<double> step_seconds;
@@ -273,6 +293,13 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     synchronize(device);
     step_seconds.push_back(seconds_since(start));
     others_cpu.push_back((machine_busy_seconds() - busy_before) - (own_cpu_seconds() - own_before));
+  }
+  if (!profile_out.empty()) {
+    // One more step under LibTorch's profiler: a Chrome trace of every operator (our oneDNN
+    // kernels appear inside their autograd nodes).
+    torch::autograd::profiler::RecordProfile profile(profile_out);
+    trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
+    synchronize(device);
   }
   std::vector<double> quiet;
   for (size_t i = 0; i < step_seconds.size(); ++i) {
@@ -330,7 +357,9 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
             << ", \"d_a\": " << json_number(losses.d_a) << ", \"d_b\": " << json_number(losses.d_b)
             << "}, \"mkldnn\": " << (at::hasMKLDNN() ? "true" : "false")
             << ", \"blas\": " << json_strings(loaded_blas())
-            << ", \"winograd\": " << (cyclegan::winograd_enabled() ? "true" : "false") << "}"
+            << ", \"winograd\": " << (cyclegan::winograd_enabled() ? "true" : "false")
+            << ", \"gemm_conv\": " << (cyclegan::gemm_conv_enabled() ? "true" : "false")
+            << ", \"fused_adam\": " << (cyclegan::FusedAdam::enabled() ? "true" : "false") << "}"
             << std::endl;
   return 0;
 }
@@ -435,7 +464,15 @@ int main(int argc, char** argv) {
   train->add_option("--warmup", warmup, "untimed steps first (>= 2)")->capture_default_str();
   train->add_option("--translate-images", translate_images, "also time this many translations");
   bool no_winograd = false;
-  train->add_flag("--no-winograd", no_winograd, "LibTorch's direct convolutions throughout");
+  train->add_flag("--no-winograd", no_winograd, "LibTorch's direct 3x3 convolutions");
+  std::string profile_out;
+  train->add_option("--profile", profile_out,
+                    "after timing, profile one more step into this Chrome trace (JSON)");
+  bool no_gemm_conv = false;
+  train->add_flag("--no-gemm-conv", no_gemm_conv,
+                  "LibTorch's convolutions, transposed convolutions and upsample + conv");
+  bool no_fused_adam = false;
+  train->add_flag("--no-fused-adam", no_fused_adam, "LibTorch's Adam::step");
 
   CLI::App* check = app.add_subcommand("check", "write weights, inputs and our losses for K steps");
   add_model_options(*check, model);
@@ -455,7 +492,8 @@ int main(int argc, char** argv) {
   try {
     // Two warm-up steps at least: the first runs without Winograd (see run_train).
     if (*train) {
-      return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images, !no_winograd);
+      return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
+                       KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam}, profile_out);
     }
     if (*check) return run_check(model, steps, out);
     if (*peak) return run_peak(model.threads);

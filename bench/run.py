@@ -72,17 +72,23 @@ def check_losses(bench, config, threads, steps=2):
     return worst
 
 
+# The ablation: each of our own kernel paths turned off in turn (what each moved).
+ABLATIONS = {"no_winograd": "--no-winograd", "no_gemm": "--no-gemm-conv",
+             "no_fused_adam": "--no-fused-adam"}
+
+
 def time_all(bench, config, threads, steps, warmup, repeat, translate_images, ablation):
-    """Ours, PyTorch's and (with `ablation`) ours without the Winograd path, alternately."""
-    ours, theirs, direct = [], [], []
+    """Ours, PyTorch's and (with `ablation`) ours without each of our kernel paths, alternately."""
+    ours, theirs = [], []
+    ablated = {name: [] for name in ABLATIONS} if ablation else {}
     args = model_args(*config, threads) + ["--steps", str(steps), "--warmup", str(warmup),
                                            "--translate-images", str(translate_images)]
     for _ in range(repeat):  # alternate, so drift in machine load hits all alike
         ours.append(run_json([bench, "train", *args]))
         theirs.append(run_json([REFERENCE, *args]))
-        if ablation:
-            direct.append(run_json([bench, "train", *args, "--no-winograd"]))
-    return ours, theirs, direct
+        for name, runs in ablated.items():
+            runs.append(run_json([bench, "train", *args, ABLATIONS[name]]))
+    return ours, theirs, ablated
 
 
 def summarise(runs):
@@ -133,7 +139,7 @@ def main():
     parser.add_argument("--no-check", action="store_true",
                         help="skip the loss check (it costs 2 steps of each; for --scaling)")
     parser.add_argument("--ablation", action="store_true",
-                        help="also time ours without the Winograd path (what it moved)")
+                        help="also time ours without each of our own paths (what each moved)")
     parser.add_argument("--json-out", help="also append the JSON lines to this file")
     options = parser.parse_args()
 
@@ -155,7 +161,7 @@ def main():
     rows = []
     for name, config in configs:
         worst = [] if options.no_check else check_losses(options.bench, config, options.threads)
-        ours, theirs, direct = time_all(options.bench, config, options.threads, options.steps,
+        ours, theirs, ablated = time_all(options.bench, config, options.threads, options.steps,
                                         options.warmup, options.repeat, options.translate_images,
                                         options.ablation)
         a, b = summarise(ours), summarise(theirs)
@@ -173,11 +179,12 @@ def main():
                                           b["translate_images_per_s"]),
             "memory_ratio": ratio(a["peak_rss_mib"], b["peak_rss_mib"]),
             "startup_ratio": ratio(a["startup_s"], b["startup_s"]),
-            "winograd": ours[0].get("winograd"),
+            "winograd": ours[0].get("winograd"), "gemm_conv": ours[0].get("gemm_conv"), "fused_adam": ours[0].get("fused_adam"),
         }
-        if direct:
-            record["ours_direct"] = summarise(direct)
-            record["direct_step_ratio"] = ratio(record["ours_direct"]["step_s"], b["step_s"])
+        for variant, runs in ablated.items():
+            record["ours_" + variant] = summarise(runs)
+            record[variant + "_step_ratio"] = ratio(record["ours_" + variant]["step_s"],
+                                                    b["step_s"])
         lines.append(json.dumps(record))
         rows.append("%-10s %8.3f %8.3f %6.2f | %7.0f %4.0f%% %7.0f | %7.2f %7.2f %6.2f | "
                     "%7.0f %7.0f %6.2f | %6.2f %6.2f %6.2f | %6.2fs %5s"
@@ -192,9 +199,9 @@ def main():
         if a["translate_fast_images_per_s"]:
             rows[-1] += "  --fast %.2f/s (%.2f)" % (a["translate_fast_images_per_s"],
                                                     record["translate_fast_ratio"])
-        if direct:
-            rows[-1] += "  direct %.3f s (%.2f)" % (record["ours_direct"]["step_s"],
-                                                    record["direct_step_ratio"])
+        for variant in ablated:
+            rows[-1] += "  %s %.3f s (%.2f)" % (variant, record["ours_" + variant]["step_s"],
+                                                record[variant + "_step_ratio"])
         print(rows[-1] if len(rows) > 1 else header + "\n" + rows[-1], flush=True)
 
     if options.loader:

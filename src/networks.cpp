@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "cyclegan/errors.h"
+#include "cyclegan/gemm_conv.h"
 #include "cyclegan/winograd.h"
 
 namespace cyclegan {
@@ -15,12 +16,12 @@ nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding));
 }
 
-nn::ConvTranspose2d conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                                   int64_t padding, int64_t output_padding) {
-  return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(in, out, kernel)
-                                 .stride(stride)
-                                 .padding(padding)
-                                 .output_padding(output_padding));
+TransposedConv conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                              int64_t padding, int64_t output_padding) {
+  return TransposedConv(nn::ConvTranspose2dOptions(in, out, kernel)
+                            .stride(stride)
+                            .padding(padding)
+                            .output_padding(output_padding));
 }
 
 nn::LeakyReLU leaky_relu(bool inplace) {
@@ -95,6 +96,25 @@ Conv3x3Impl::Conv3x3Impl(int64_t in_channels, int64_t out_channels)
 
 torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x) {
   return winograd_conv3x3(x, weight, bias);
+}
+
+TransposedConvImpl::TransposedConvImpl(const nn::ConvTranspose2dOptions& options)
+    : ConvTranspose2dImpl(options) {}
+
+torch::Tensor TransposedConvImpl::forward(const torch::Tensor& x,
+                                          const c10::optional<at::IntArrayRef>& output_size) {
+  // ConvTranspose2d's padding is always explicit (the base constructor checks it).
+  const auto& padding = *c10::get<torch::ExpandingArray<2>>(options.padding());
+  const auto& stride = *options.stride();
+  const auto& output_padding = *options.output_padding();
+  const auto& dilation = *options.dilation();
+  const bool same_on_both_axes =
+      stride[0] == stride[1] && padding[0] == padding[1] && output_padding[0] == output_padding[1];
+  if (!output_size && same_on_both_axes && dilation[0] == 1 && dilation[1] == 1 &&
+      options.groups() == 1) {
+    return conv_transpose2d(x, weight, bias, stride[0], padding[0], output_padding[0]);
+  }
+  return ConvTranspose2dImpl::forward(x, output_size);
 }
 
 ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
@@ -244,6 +264,19 @@ BookUnetGeneratorImpl::BookUnetGeneratorImpl(const BookUnetGeneratorOptions& opt
                                conv(channels, options.out_channels(), 4, 1, 0), nn::Tanh()));
 }
 
+namespace {
+
+// The book U-Net's upsampling steps begin with Upsample, ZeroPad2d and a 4x4 Conv2d (their
+// parameters keep those positions' names); the three run as one upsample_nearest_conv4x4.
+torch::Tensor forward_upsampling_step(nn::SequentialImpl& step, const torch::Tensor& x) {
+  const auto conv = std::dynamic_pointer_cast<nn::Conv2dImpl>(step.ptr(2));
+  torch::Tensor h = upsample_nearest_conv4x4(x, conv->weight, conv->bias);
+  for (auto module = step.begin() + 3; module != step.end(); ++module) h = module->forward(h);
+  return h;
+}
+
+}  // namespace
+
 torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> skips;
   torch::Tensor h = x;
@@ -253,9 +286,10 @@ torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
   }
   for (size_t i = 0; i < up_.size(); ++i) {
     const torch::Tensor& skip = skips[skips.size() - 2 - i];
-    h = torch::cat({up_[i]->forward(h), skip}, 1);  // [N, 2 * C_skip, H_skip, W_skip]
+    h = torch::cat({forward_upsampling_step(*up_[i], h), skip},
+                   1);  // [N, 2 * C_skip, H_skip, W_skip]
   }
-  return output_->forward(h);  // [N, C_out, H, W]
+  return forward_upsampling_step(*output_, h);  // [N, C_out, H, W]
 }
 
 PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options) {

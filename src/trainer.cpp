@@ -4,10 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -20,6 +23,7 @@
 #include "cyclegan/errors.h"
 #include "cyclegan/html_report.h"
 #include "cyclegan/image_io.h"
+#include "cyclegan/optimizer.h"
 #include "cyclegan/progress.h"
 #include "cyclegan/report.h"
 #include "cyclegan/schedule.h"
@@ -48,7 +52,18 @@ torch::Device resolve_device(const std::string& name) {
   throw ConfigError("key 'train.device' must be auto, cpu, cuda or cuda:N, got '" + name + "'");
 }
 
+void keep_freed_memory_for_reuse() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // No block is served by its own mmap() (glibc still falls back to mmap() when the heap
+    // cannot grow), and up to 1 GiB of free space at the heap's top stays mapped.
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  });
+}
+
 int64_t configure_threads(int64_t threads) {
+  keep_freed_memory_for_reuse();
   const int64_t wanted =
       threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
   at::set_num_threads(static_cast<int>(wanted));
@@ -214,8 +229,8 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
     for (const auto& bias : biases_cancelled_by_normalisation(*network))
       cancelled_biases_d_.push_back(bias);
   }
-  optimizer_g_ = std::make_unique<torch::optim::Adam>(concat_parameters(*g_ab_, *g_ba_), adam);
-  optimizer_d_ = std::make_unique<torch::optim::Adam>(concat_parameters(*d_a_, *d_b_), adam);
+  optimizer_g_ = std::make_unique<FusedAdam>(concat_parameters(*g_ab_, *g_ba_), adam);
+  optimizer_d_ = std::make_unique<FusedAdam>(concat_parameters(*d_a_, *d_b_), adam);
   if (group_) {
     // Every rank seeded alike, but rank 0's weights are the run's by definition.
     std::vector<at::Tensor> state;

@@ -8,11 +8,7 @@
 #include <mutex>
 #include <tuple>
 
-// oneDNN's API comes with libdnnl-dev (CMake links the library when it finds the header).
-#if __has_include(<dnnl.hpp>)
-#define CYCLEGAN_HAVE_DNNL 1
-#include <dnnl.hpp>
-#endif
+#include "onednn.h"
 
 namespace cyclegan {
 
@@ -23,15 +19,13 @@ std::atomic<bool> for_inference{false};
 
 #ifdef CYCLEGAN_HAVE_DNNL
 
-using dnnl::memory;
-using Layout = memory::format_tag;
-
-// LibTorch calls the same oneDNN library (Debian links it dynamically), which uses the same
-// OpenMP thread pool, so at::set_num_threads() governs these kernels too.
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn::any_layout;
+using onednn::cpu_engine;
+using onednn::in_layout;
+using onednn::into_plain;
+using onednn::Layout;
+using onednn::memory;
+using onednn::plain;
 
 // One convolution shape's oneDNN primitives, built once: building them JIT-compiles kernels.
 struct Plan {
@@ -56,13 +50,10 @@ memory::dims output_dims(const Shape& s) {
 
 // Null when oneDNN has no Winograd kernel for this shape on this CPU.
 std::shared_ptr<Plan> make_plan(const Shape& shape) {
-  const auto any = [](const memory::dims& dims) {
-    return memory::desc(dims, memory::data_type::f32, Layout::any);
-  };
-  const memory::desc src = any(input_dims(shape));
-  const memory::desc weights = any(weight_dims(shape));
-  const memory::desc bias = any({std::get<2>(shape)});
-  const memory::desc dst = any(output_dims(shape));
+  const memory::desc src = any_layout(input_dims(shape));
+  const memory::desc weights = any_layout(weight_dims(shape));
+  const memory::desc bias = any_layout({std::get<2>(shape)});
+  const memory::desc dst = any_layout(output_dims(shape));
   const auto algorithm = dnnl::algorithm::convolution_winograd;
   const memory::dims stride = {1, 1};
   const memory::dims padding = {0, 0};
@@ -96,37 +87,6 @@ std::shared_ptr<Plan> plan_for(const Shape& shape) {
   auto found = plans.find(shape);
   if (found == plans.end()) found = plans.emplace(shape, make_plan(shape)).first;
   return found->second;
-}
-
-// A oneDNN view of a contiguous float tensor in a plain layout (no copy).
-memory plain(const at::Tensor& tensor, const memory::dims& dims, Layout layout) {
-  return memory({dims, memory::data_type::f32, layout}, cpu_engine(), tensor.data_ptr());
-}
-
-// `source` in the layout `wanted`: itself when it already is, else a reordered copy whose bytes
-// live in `storage` (LibTorch's allocator, 64-byte aligned).
-memory in_layout(const memory& source, const memory::desc& wanted, at::Tensor& storage,
-                 dnnl::stream& stream) {
-  if (source.get_desc() == wanted) return source;
-  storage = at::empty({static_cast<int64_t>(wanted.get_size())}, at::kByte);
-  memory target(wanted, cpu_engine(), storage.data_ptr());
-  dnnl::reorder(source, target).execute(stream, const_cast<memory&>(source), target);
-  return target;
-}
-
-// Runs `compute` into a memory of layout `produced`, then brings the result into `result`
-// (a plain-layout view of the tensor the caller returns).
-template <typename Compute>
-void into_plain(const memory::desc& produced, memory& result, dnnl::stream& stream,
-                Compute compute) {
-  if (produced == result.get_desc()) {
-    compute(result);
-    return;
-  }
-  const at::Tensor storage = at::empty({static_cast<int64_t>(produced.get_size())}, at::kByte);
-  memory blocked(produced, cpu_engine(), storage.data_ptr());
-  compute(blocked);
-  dnnl::reorder(blocked, result).execute(stream, blocked, result);
 }
 
 Shape shape_of(const at::Tensor& input, const at::Tensor& weight) {

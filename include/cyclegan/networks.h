@@ -82,6 +82,17 @@ class Conv3x3Impl : public torch::nn::Conv2dImpl {
 };
 TORCH_MODULE(Conv3x3);
 
+/// An nn::ConvTranspose2d (same parameters, names and initialisation) computed through oneDNN's
+/// deconvolution on LibTorch's layouts where available (gemm_conv.h) instead of LibTorch's BLAS
+/// path: the upsampling layers of the official ResNet and U-Net generators.
+class TransposedConvImpl : public torch::nn::ConvTranspose2dImpl {
+ public:
+  explicit TransposedConvImpl(const torch::nn::ConvTranspose2dOptions& options);
+  torch::Tensor forward(const torch::Tensor& x,
+                        const c10::optional<at::IntArrayRef>& output_size = c10::nullopt);
+};
+TORCH_MODULE(TransposedConv);
+
 struct ResnetBlockOptions {
   TORCH_ARG(int64_t, channels) = 256;
   TORCH_ARG(bool, dropout) = false;

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace cyclegan {
+
+/// Convolutions and transposed convolutions through oneDNN's GEMM-based kernels on LibTorch's
+/// own layouts (nchw activations, PyTorch's weight layouts): no reordering of weights or
+/// activations on the way in or out.
+///
+/// Why: Debian's LibTorch computes transposed convolutions through BLAS (im2col / col2im, at a
+/// fraction of its convolutions' speed), and its oneDNN convolutions reorder the weights into a
+/// blocked layout on every call and the weight gradient back. The U-Nets' inner layers are 17-34
+/// MB weight tensors applied to 1x1 to 8x8 images, where those reorders cost 11-14 ms per call
+/// against 3 ms for the arithmetic itself.
+
+/// Whether this build can take these paths (built against libdnnl-dev, and oneDNN has an
+/// optimised kernel for this CPU).
+bool gemm_conv_available();
+
+/// Process-wide switch (default on where available). Off: LibTorch's conv2d, conv_transpose2d and
+/// upsample + pad + conv2d, as PyTorch computes them. Tests turn it off to compare the paths.
+void set_gemm_conv_enabled(bool enabled);
+bool gemm_conv_enabled();
+
+/// Whether conv2d() (`transposed` false) or conv_transpose2d() (`transposed` true) takes oneDNN's
+/// path for these arguments: CPU float32 tensors, square kernel, the same stride and padding on
+/// both axes, no groups or dilation, a bias, output_padding <= padding, an optimised oneDNN
+/// kernel for the shape, and -- for convolutions -- a shape where oneDNN's GEMM is the faster
+/// path (small outputs of many channels, and 3-channel inputs; src/gemm_conv.cpp has the
+/// measurements).
+bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                       int64_t stride, int64_t padding, int64_t output_padding, bool transposed);
+
+/// at::conv2d(input, weight, bias, stride, padding), with the forward pass and both gradients
+/// computed by oneDNN where gemm_conv_applies(); results agree with LibTorch's to float rounding.
+/// The networks do not use it (yet): it made the U-Nets' steps faster, but the book U-Net
+/// trained with 2 processes of batch 1 then no longer matched one process of batch 2 to 1e-5
+/// (2.9e-4 after 6 steps: a different rounding when images are batched, which Adam amplifies),
+/// and that equality is what tests/test_distributed.cpp pins down.
+/// input [N, C_in, H, W], weight [C_out, C_in, k, k], bias [C_out].
+at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                  int64_t stride, int64_t padding);
+
+/// at::conv_transpose2d(input, weight, bias, stride, padding, output_padding), likewise.
+/// input [N, C_in, H, W], weight [C_in, C_out, k, k] (PyTorch's layout), bias [C_out]
+///   -> [N, C_out, (H - 1) * stride - 2 * padding + k + output_padding, ...].
+at::Tensor conv_transpose2d(const at::Tensor& input, const at::Tensor& weight,
+                            const at::Tensor& bias, int64_t stride, int64_t padding,
+                            int64_t output_padding);
+
+/// conv2d(zero_pad(upsample_nearest_2x(input), left/top 1, right/bottom 2), weight, bias): the
+/// book U-Net's upsampling step (Keras UpSampling2D, then a 4x4 'same' Conv2D), computed as the
+/// one stride-2 5x5 transposed convolution it equals. Each output pixel of the upsampled conv
+/// reads only 2 or 3 distinct input rows (and columns), so the kernel taps that land on the same
+/// input pixel can be summed first: 6.25 instead of 16 multiply-adds per output pixel and input
+/// channel, no 4x larger upsampled tensor, and the same result to float rounding.
+/// input [N, C_in, H, W], weight [C_out, C_in, 4, 4] (a Conv2d's), bias [C_out]
+///   -> [N, C_out, 2H, 2W]. Gradients flow to the 4x4 weight.
+at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& weight,
+                                    const at::Tensor& bias);
+
+}  // namespace cyclegan

@@ -1,0 +1,336 @@
+#include "cyclegan/gemm_conv.h"
+
+#include <torch/torch.h>
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "onednn.h"
+
+namespace cyclegan {
+
+namespace {
+
+std::atomic<bool> enabled{true};
+
+#ifdef CYCLEGAN_HAVE_DNNL
+
+using onednn::cpu_engine;
+using onednn::Layout;
+using onednn::memory;
+using onednn::plain;
+
+// transposed (0/1), batch, input channels, output channels, height, width, kernel, stride,
+// padding, output padding
+struct Shape {
+  std::array<int64_t, 10> values;
+  bool transposed() const { return values[0] != 0; }
+  int64_t batch() const { return values[1]; }
+  int64_t in_channels() const { return values[2]; }
+  int64_t out_channels() const { return values[3]; }
+  int64_t height() const { return values[4]; }
+  int64_t width() const { return values[5]; }
+  int64_t kernel() const { return values[6]; }
+  int64_t stride() const { return values[7]; }
+  int64_t padding() const { return values[8]; }
+  int64_t output_padding() const { return values[9]; }
+  bool operator<(const Shape& other) const { return values < other.values; }
+
+  int64_t output_size(int64_t input_size) const {
+    if (transposed()) {
+      return (input_size - 1) * stride() - 2 * padding() + kernel() + output_padding();
+    }
+    return (input_size + 2 * padding() - kernel()) / stride() + 1;
+  }
+  memory::dims input_dims() const { return {batch(), in_channels(), height(), width()}; }
+  // oneDNN's logical order is (out, in, h, w) for both; PyTorch stores a transposed convolution's
+  // weight as (in, out, h, w), which the plain layout `iohw` describes.
+  memory::dims weight_dims() const { return {out_channels(), in_channels(), kernel(), kernel()}; }
+  Layout weight_layout() const { return transposed() ? Layout::iohw : Layout::oihw; }
+  memory::dims output_dims() const {
+    return {batch(), out_channels(), output_size(height()), output_size(width())};
+  }
+  memory::dims strides() const { return {stride(), stride()}; }
+  memory::dims padding_before() const { return {padding(), padding()}; }
+  // What the output size leaves of the padding at the bottom and right: output_padding adds rows
+  // there for a transposed convolution; a convolution whose stride does not divide the padded
+  // input evenly never reads its last rows of padding.
+  memory::dims padding_after() const {
+    const int64_t after_h = padding_after_along(height());
+    const int64_t after_w = padding_after_along(width());
+    return {after_h, after_w};
+  }
+  int64_t padding_after_along(int64_t input_size) const {
+    const int64_t output = output_size(input_size);
+    if (transposed()) return (input_size - 1) * stride() + kernel() - padding() - output;
+    return (output - 1) * stride() + kernel() - input_size - padding();
+  }
+};
+
+// Where oneDNN's GEMM beats LibTorch's own (oneDNN, blocked-layout) convolution, measured per
+// layer (forward and both gradients, batch 1, 2 threads): layers whose weights outweigh their
+// output -- at most 32x32 output pixels: the U-Nets' and discriminators' inner layers, 2.2-3.5x
+// faster -- and 3-channel inputs (the first layers, 1.2-4.8x), in both cases with at least 16
+// output channels. LibTorch's is faster for large outputs of few channels (the ResNet's last 7x7
+// conv at 256 px: 125 against 462 ms) and for the stride-2 3x3 convs at 128 px and up (51
+// against 74 ms). Transposed convolutions always take GEMM: LibTorch has only BLAS for them.
+bool gemm_is_faster(const Shape& shape);
+
+Shape shape_of(const at::Tensor& input, const at::Tensor& weight, int64_t stride, int64_t padding,
+               int64_t output_padding, bool transposed) {
+  const int64_t out_channels = transposed ? weight.size(1) : weight.size(0);
+  return {{transposed ? 1 : 0, input.size(0), input.size(1), out_channels, input.size(2),
+           input.size(3), weight.size(2), stride, padding, output_padding}};
+}
+
+bool gemm_is_faster(const Shape& shape) {
+  if (shape.transposed()) return true;
+  const int64_t output_pixels =
+      shape.output_size(shape.height()) * shape.output_size(shape.width());
+  return shape.out_channels() >= 16 && (output_pixels <= 32 * 32 || shape.in_channels() <= 4);
+}
+
+// One shape's oneDNN primitives, built once: building them JIT-compiles kernels. Every memory
+// they touch is in LibTorch's plain layout, so they run on the tensors' own buffers.
+struct Plan {
+  dnnl::primitive forward;
+  dnnl::primitive backward_data;
+  dnnl::primitive backward_weights;
+};
+
+template <typename Forward, typename BackwardData, typename BackwardWeights>
+std::shared_ptr<Plan> build_plan(const Shape& shape, dnnl::algorithm algorithm) {
+  const auto desc = [](const memory::dims& dims, Layout layout) {
+    return memory::desc(dims, memory::data_type::f32, layout);
+  };
+  const memory::desc src = desc(shape.input_dims(), Layout::nchw);
+  const memory::desc weights = desc(shape.weight_dims(), shape.weight_layout());
+  const memory::desc bias = desc({shape.out_channels()}, Layout::x);
+  const memory::desc dst = desc(shape.output_dims(), Layout::nchw);
+  const typename Forward::primitive_desc forward(
+      typename Forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights, bias, dst,
+                             shape.strides(), shape.padding_before(), shape.padding_after()),
+      cpu_engine());
+  const typename BackwardData::primitive_desc backward_data(
+      typename BackwardData::desc(algorithm, src, weights, dst, shape.strides(),
+                                  shape.padding_before(), shape.padding_after()),
+      cpu_engine(), forward);
+  const typename BackwardWeights::primitive_desc backward_weights(
+      typename BackwardWeights::desc(algorithm, src, weights, bias, dst, shape.strides(),
+                                     shape.padding_before(), shape.padding_after()),
+      cpu_engine(), forward);
+  if (onednn::is_reference_implementation(forward) ||
+      onednn::is_reference_implementation(backward_data) ||
+      onednn::is_reference_implementation(backward_weights)) {
+    return nullptr;
+  }
+  return std::make_shared<Plan>(
+      Plan{Forward(forward), BackwardData(backward_data), BackwardWeights(backward_weights)});
+}
+
+// Null when oneDNN has no optimised kernel for this shape on this CPU.
+std::shared_ptr<Plan> make_plan(const Shape& shape) {
+  try {
+    if (shape.transposed()) {
+      return build_plan<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
+                        dnnl::deconvolution_backward_weights>(
+          shape, dnnl::algorithm::deconvolution_direct);
+    }
+    return build_plan<dnnl::convolution_forward, dnnl::convolution_backward_data,
+                      dnnl::convolution_backward_weights>(shape,
+                                                          dnnl::algorithm::convolution_direct);
+  } catch (const dnnl::error&) {
+    return nullptr;  // unimplemented: this shape takes LibTorch's path
+  }
+}
+
+std::shared_ptr<Plan> plan_for(const Shape& shape) {
+  static std::mutex mutex;
+  static std::map<Shape, std::shared_ptr<Plan>> plans;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto found = plans.find(shape);
+  if (found == plans.end()) found = plans.emplace(shape, make_plan(shape)).first;
+  return found->second;
+}
+
+at::Tensor run_forward(const Plan& plan, const Shape& shape, const at::Tensor& input,
+                       const at::Tensor& weight, const at::Tensor& bias) {
+  dnnl::stream stream(cpu_engine());
+  at::Tensor output = at::empty(shape.output_dims(), input.options());
+  plan.forward.execute(
+      stream, {{DNNL_ARG_SRC, plain(input, shape.input_dims(), Layout::nchw)},
+               {DNNL_ARG_WEIGHTS, plain(weight, shape.weight_dims(), shape.weight_layout())},
+               {DNNL_ARG_BIAS, plain(bias, {shape.out_channels()}, Layout::x)},
+               {DNNL_ARG_DST, plain(output, shape.output_dims(), Layout::nchw)}});
+  stream.wait();
+  return output;
+}
+
+class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
+                            const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                            int64_t padding, int64_t output_padding, bool transposed) {
+    const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed);
+    context->save_for_backward({input, weight});
+    context->saved_data["stride"] = stride;
+    context->saved_data["padding"] = padding;
+    context->saved_data["output_padding"] = output_padding;
+    context->saved_data["transposed"] = transposed;
+    return run_forward(*plan_for(shape), shape, input, weight, bias);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list gradients) {
+    const auto saved = context->get_saved_variables();
+    const at::Tensor& input = saved[0];
+    const at::Tensor& weight = saved[1];
+    const Shape shape = shape_of(input, weight, context->saved_data["stride"].toInt(),
+                                 context->saved_data["padding"].toInt(),
+                                 context->saved_data["output_padding"].toInt(),
+                                 context->saved_data["transposed"].toBool());
+    const Plan& plan = *plan_for(shape);
+    const at::Tensor grad_output = gradients[0].contiguous();
+    dnnl::stream stream(cpu_engine());
+    const memory diff_dst = plain(grad_output, shape.output_dims(), Layout::nchw);
+    at::Tensor grad_input;
+    at::Tensor grad_weight;
+    at::Tensor grad_bias;
+    if (context->needs_input_grad(0)) {
+      grad_input = at::empty(shape.input_dims(), input.options());
+      plan.backward_data.execute(
+          stream, {{DNNL_ARG_DIFF_DST, diff_dst},
+                   {DNNL_ARG_WEIGHTS, plain(weight, shape.weight_dims(), shape.weight_layout())},
+                   {DNNL_ARG_DIFF_SRC, plain(grad_input, shape.input_dims(), Layout::nchw)}});
+    }
+    if (context->needs_input_grad(1) || context->needs_input_grad(2)) {
+      grad_weight = at::empty(weight.sizes(), weight.options());
+      grad_bias = at::empty({shape.out_channels()}, weight.options());
+      plan.backward_weights.execute(
+          stream,
+          {{DNNL_ARG_SRC, plain(input, shape.input_dims(), Layout::nchw)},
+           {DNNL_ARG_DIFF_DST, diff_dst},
+           {DNNL_ARG_DIFF_WEIGHTS, plain(grad_weight, shape.weight_dims(), shape.weight_layout())},
+           {DNNL_ARG_DIFF_BIAS, plain(grad_bias, {shape.out_channels()}, Layout::x)}});
+    }
+    stream.wait();
+    return {grad_input,   grad_weight,  grad_bias,   at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor run(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+               int64_t stride, int64_t padding, int64_t output_padding, bool transposed) {
+  const bool training = at::GradMode::is_enabled() &&
+                        (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
+  if (training) {
+    return GemmConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous(),
+                                  stride, padding, output_padding, transposed);
+  }
+  const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed);
+  return run_forward(*plan_for(shape), shape, input.contiguous(), weight.contiguous(),
+                     bias.contiguous());
+}
+
+#endif  // CYCLEGAN_HAVE_DNNL
+
+bool is_plain_float_cpu(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
+         tensor.layout() == at::kStrided && !tensor.is_mkldnn();
+}
+
+}  // namespace
+
+bool gemm_conv_available() {
+#ifdef CYCLEGAN_HAVE_DNNL
+  // The U-Nets' and ResNets' shapes all have optimised kernels with AVX2 and later; this probe
+  // stands for them.
+  static const bool available = plan_for(Shape{{1, 1, 16, 16, 8, 8, 4, 2, 1, 0}}) != nullptr;
+  return available;
+#else
+  return false;
+#endif
+}
+
+void set_gemm_conv_enabled(bool on) { enabled = on; }
+
+bool gemm_conv_enabled() { return enabled && gemm_conv_available(); }
+
+bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                       int64_t stride, int64_t padding, int64_t output_padding, bool transposed) {
+#ifdef CYCLEGAN_HAVE_DNNL
+  if (!gemm_conv_enabled() || !is_plain_float_cpu(input) || !is_plain_float_cpu(weight) ||
+      !is_plain_float_cpu(bias) || input.dim() != 4 || weight.dim() != 4 || bias.dim() != 1 ||
+      weight.size(2) != weight.size(3) || stride < 1 || padding < 0 || output_padding < 0) {
+    return false;
+  }
+  const int64_t in_channels = transposed ? weight.size(0) : weight.size(1);
+  const int64_t out_channels = transposed ? weight.size(1) : weight.size(0);
+  if (in_channels != input.size(1) || bias.size(0) != out_channels) return false;
+  if (transposed ? (output_padding > padding || output_padding >= stride) : output_padding != 0) {
+    return false;
+  }
+  const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed);
+  if (shape.output_size(shape.height()) < 1 || shape.output_size(shape.width()) < 1) return false;
+  return gemm_is_faster(shape) && plan_for(shape) != nullptr;
+#else
+  (void)input, (void)weight, (void)bias, (void)stride, (void)padding, (void)output_padding;
+  (void)transposed;
+  return false;
+#endif
+}
+
+at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                  int64_t stride, int64_t padding) {
+#ifdef CYCLEGAN_HAVE_DNNL
+  if (gemm_conv_applies(input, weight, bias, stride, padding, 0, /*transposed=*/false)) {
+    return run(input, weight, bias, stride, padding, 0, /*transposed=*/false);
+  }
+#endif
+  return at::conv2d(input, weight, bias, stride, padding);
+}
+
+at::Tensor conv_transpose2d(const at::Tensor& input, const at::Tensor& weight,
+                            const at::Tensor& bias, int64_t stride, int64_t padding,
+                            int64_t output_padding) {
+#ifdef CYCLEGAN_HAVE_DNNL
+  if (gemm_conv_applies(input, weight, bias, stride, padding, output_padding,
+                        /*transposed=*/true)) {
+    return run(input, weight, bias, stride, padding, output_padding, /*transposed=*/true);
+  }
+#endif
+  return at::conv_transpose2d(input, weight, bias, stride, padding, output_padding);
+}
+
+at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& weight,
+                                    const at::Tensor& bias) {
+  TORCH_CHECK(input.dim() == 4 && weight.dim() == 4 && weight.size(2) == 4 && weight.size(3) == 4 &&
+                  weight.size(1) == input.size(1),
+              "upsample_nearest_conv4x4: expected input [N, C, H, W] and weight [C_out, C, 4, 4], "
+              "got ",
+              input.sizes(), " and ", weight.sizes());
+  if (gemm_conv_enabled() && is_plain_float_cpu(weight)) {
+    // Output pixel 2m (one axis) reads upsampled pixels 2m-1 .. 2m+2, i.e. inputs m-1, m, m, m+1
+    // through taps w0..w3; pixel 2m+1 reads inputs m, m, m+1, m+1. As a transposed convolution
+    // of stride 2 and padding 2, input m reaches output 2m + d through kernel tap d + 2:
+    //   tap 0 (d=-2) = w3, 1 = w2+w3, 2 = w1+w2, 3 = w0+w1, 4 (d=+2) = w0.
+    // `taps[a][k]` is 1 where 4x4 tap k contributes to 5x5 tap a.
+    const at::Tensor taps = torch::tensor({0.F, 0.F, 0.F, 1.F, 0.F, 0.F, 1.F, 1.F, 0.F, 1.F,
+                                           1.F, 0.F, 1.F, 1.F, 0.F, 0.F, 1.F, 0.F, 0.F, 0.F},
+                                          weight.options().requires_grad(false))
+                                .view({5, 4});
+    // [C_out, C_in, 4, 4] -> [C_in, C_out, 5, 5], PyTorch's transposed-convolution layout.
+    const at::Tensor kernel = at::einsum("ay,bx,oiyx->ioab", {taps, taps, weight});
+    if (gemm_conv_applies(input, kernel, bias, 2, 2, 1, /*transposed=*/true)) {
+      return conv_transpose2d(input, kernel, bias, 2, 2, 1);
+    }
+  }
+  const at::Tensor upsampled =
+      at::upsample_nearest2d(input, {2 * input.size(2), 2 * input.size(3)});
+  return at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), weight, bias);
+}
+
+}  // namespace cyclegan

@@ -1,0 +1,57 @@
+#pragma once
+
+// Private to the library: the oneDNN plumbing shared by the convolutions that call oneDNN
+// directly (winograd.cpp, transposed_conv.cpp). oneDNN's API comes with libdnnl-dev; CMake links
+// the library when it finds the header, and without it those layers take LibTorch's path.
+#if __has_include(<dnnl.hpp>)
+#define CYCLEGAN_HAVE_DNNL 1
+
+#include <ATen/core/Tensor.h>
+
+#include <dnnl.hpp>
+
+namespace cyclegan::onednn {
+
+using dnnl::memory;
+using Layout = memory::format_tag;
+
+// LibTorch calls the same oneDNN library (Debian links it dynamically), which uses the same
+// OpenMP thread pool, so at::set_num_threads() governs these kernels too.
+dnnl::engine& cpu_engine();
+
+// A float32 memory descriptor that lets the primitive choose its preferred (blocked) layout.
+memory::desc any_layout(const memory::dims& dims);
+
+// A oneDNN view of a contiguous float tensor in a plain layout (no copy).
+memory plain(const at::Tensor& tensor, const memory::dims& dims, Layout layout);
+
+// `source` in the layout `wanted`: itself when it already is, else a reordered copy whose bytes
+// live in `storage` (LibTorch's allocator, 64-byte aligned).
+memory in_layout(const memory& source, const memory::desc& wanted, at::Tensor& storage,
+                 dnnl::stream& stream);
+
+// A buffer of layout `produced` for a primitive to write; `storage` keeps its bytes alive.
+memory scratch(const memory::desc& produced, at::Tensor& storage);
+
+// Runs `compute` into a memory of layout `produced`, then brings the result into `result` (a
+// plain-layout view of the tensor the caller returns).
+template <typename Compute>
+void into_plain(const memory::desc& produced, memory& result, dnnl::stream& stream,
+                Compute compute) {
+  if (produced == result.get_desc()) {
+    compute(result);
+    return;
+  }
+  at::Tensor storage;
+  memory blocked = scratch(produced, storage);
+  compute(blocked);
+  dnnl::reorder(blocked, result).execute(stream, blocked, result);
+}
+
+// Whether oneDNN picked its reference (unoptimised, loop-nest) implementation for a primitive:
+// slower than LibTorch's own path, so callers fall back instead.
+bool is_reference_implementation(const dnnl::primitive_desc_base& descriptor);
+
+}  // namespace cyclegan::onednn
+
+#endif  // __has_include(<dnnl.hpp>)

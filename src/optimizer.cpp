@@ -1,0 +1,122 @@
+#include "cyclegan/optimizer.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/string_utils.h>
+#include <torch/autograd.h>
+
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <string>
+
+namespace cyclegan {
+
+namespace {
+
+std::atomic<bool> fused_enabled{true};
+
+struct AdamCoefficients {
+  float beta1;
+  float one_minus_beta1;
+  float beta2;
+  float one_minus_beta2;
+  float sqrt_bias_correction2;
+  float eps;
+  float negative_step_size;
+};
+
+// LibTorch's Adam, element by element:
+//   exp_avg.mul_(beta1).add_(grad, 1 - beta1)
+//   exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+//   denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps)
+//   param.addcdiv_(exp_avg, denom, -lr / bias_correction1)
+// This file is compiled with -fno-math-errno so that the square root vectorises.
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t size,
+                 const AdamCoefficients& c) {
+  constexpr int64_t kGrain = 1 << 15;  // elements per task: a few hundred KiB of traffic
+  at::parallel_for(0, size, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = grad[i];
+      const float m = exp_avg[i] * c.beta1 + c.one_minus_beta1 * g;
+      const float v = exp_avg_sq[i] * c.beta2 + c.one_minus_beta2 * g * g;
+      exp_avg[i] = m;
+      exp_avg_sq[i] = v;
+      const float denom = std::sqrt(v) / c.sqrt_bias_correction2 + c.eps;
+      param[i] = param[i] + c.negative_step_size * m / denom;
+    }
+  });
+}
+
+bool fusable(const at::Tensor& tensor) {
+  return tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
+         tensor.layout() == at::kStrided && tensor.is_contiguous() && !tensor.is_mkldnn();
+}
+
+}  // namespace
+
+void FusedAdam::set_enabled(bool enabled) { fused_enabled = enabled; }
+
+bool FusedAdam::enabled() { return fused_enabled; }
+
+torch::Tensor FusedAdam::step(LossClosure closure) {
+  if (!fused_enabled) return Adam::step(std::move(closure));
+  for (const auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
+    if (options.amsgrad() || options.weight_decay() != 0) return Adam::step(std::move(closure));
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
+    for (auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) continue;
+      const at::Tensor& grad = parameter.grad();
+      TORCH_CHECK(!grad.is_sparse(), "FusedAdam does not support sparse gradients");
+      // The state's key and layout are Adam's own, so Adam::save/load read and write it.
+      const std::string key = c10::guts::to_string(parameter.unsafeGetTensorImpl());
+      auto found = state_.find(key);
+      if (found == state_.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(parameter, at::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(parameter, at::MemoryFormat::Preserve));
+        found = state_.emplace(key, std::move(fresh)).first;
+      }
+      auto& state = static_cast<torch::optim::AdamParamState&>(*found->second);
+      state.step(state.step() + 1);
+      const double beta1 = std::get<0>(options.betas());
+      const double beta2 = std::get<1>(options.betas());
+      const double bias_correction1 = 1 - std::pow(beta1, state.step());
+      const double bias_correction2 = 1 - std::pow(beta2, state.step());
+      const double step_size = options.lr() / bias_correction1;
+      at::Tensor& exp_avg = state.exp_avg();
+      at::Tensor& exp_avg_sq = state.exp_avg_sq();
+      if (fusable(parameter) && fusable(grad) && fusable(exp_avg) && fusable(exp_avg_sq)) {
+        const AdamCoefficients coefficients{static_cast<float>(beta1),
+                                            static_cast<float>(1 - beta1),
+                                            static_cast<float>(beta2),
+                                            static_cast<float>(1 - beta2),
+                                            static_cast<float>(std::sqrt(bias_correction2)),
+                                            static_cast<float>(options.eps()),
+                                            static_cast<float>(-step_size)};
+        adam_update(parameter.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
+                    exp_avg_sq.data_ptr<float>(), parameter.numel(), coefficients);
+        // Written through its pointer: count the change, as an in-place operator would.
+        parameter.unsafeGetTensorImpl()->bump_version();
+      } else {
+        exp_avg.mul_(beta1).add_(grad, 1 - beta1);
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+        const at::Tensor denom =
+            (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+        parameter.addcdiv_(exp_avg, denom, -step_size);
+      }
+    }
+  }
+  return loss;
+}
+
+}  // namespace cyclegan
