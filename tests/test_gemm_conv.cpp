@@ -92,14 +92,15 @@ TEST(GemmConv, UpsampleAndPaddedConvEqualOneStride2TransposedConv) {
     if (onednn && !gemm_conv_available()) continue;
     SCOPED_TRACE(onednn ? "oneDNN" : "LibTorch");
     const GemmSwitch path(onednn);
-    // Odd sizes reach both borders' special cases (the last row reads zero padding twice).
-    const at::Tensor x = torch::randn({2, 6, 5, 7}, torch::requires_grad());
+    // Odd sizes reach both borders' special cases (the last row reads zero padding twice); at
+    // least 16x16 pixels take the transposed-convolution path.
+    const at::Tensor x = torch::randn({2, 6, 17, 19}, torch::requires_grad());
     const at::Tensor w = (torch::randn({5, 6, 4, 4}) * 0.2).requires_grad_();
     const at::Tensor b = torch::randn({5}, torch::requires_grad());
 
     // What the book's Keras model computes: UpSampling2D, then Conv2D(4, padding='same'), which
     // pads 1 before and 2 after.
-    const at::Tensor upsampled = at::upsample_nearest2d(x, {10, 14});
+    const at::Tensor upsampled = at::upsample_nearest2d(x, {34, 38});
     const at::Tensor expected = at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), w, b);
     const at::Tensor upstream = torch::randn(expected.sizes());
     const auto expected_grads = torch::autograd::grad({expected}, {x, w, b}, {upstream});
@@ -152,7 +153,7 @@ TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {
     auto generator = make_generator(GeneratorOptions().architecture(architecture).ngf(8));
     std::shared_ptr<torch::nn::Module> network = generator;
     init_weights(*network);
-    const int64_t size = architecture == "unet_128" ? 128 : 32;
+    const int64_t size = architecture == "unet_128" ? 128 : architecture == "unet" ? 64 : 32;
     const at::Tensor x = torch::rand({1, 3, size, size}) * 2 - 1;
     const auto run = [&](bool onednn) {
       const GemmSwitch path(onednn);
