@@ -4,6 +4,7 @@
 
 #include "cyclegan/errors.h"
 #include "cyclegan/gemm_conv.h"
+#include "cyclegan/layer_kernels.h"
 #include "cyclegan/winograd.h"
 
 namespace cyclegan {
@@ -30,8 +31,26 @@ nn::LeakyReLU leaky_relu(bool inplace) {
 
 nn::ReLU relu() { return nn::ReLU(nn::ReLUOptions().inplace(true)); }
 
-nn::ReflectionPad2d reflection_pad(int64_t padding) {
-  return nn::ReflectionPad2d(nn::ReflectionPad2dOptions(padding));
+// nn::ReflectionPad2d (same options and printout), through reflection_pad_no_grad() when no
+// gradient is needed.
+class ReflectionPadImpl : public nn::ReflectionPad2dImpl {
+ public:
+  using nn::ReflectionPad2dImpl::ReflectionPad2dImpl;
+  torch::Tensor forward(const torch::Tensor& x) {
+    const auto& sides = *options.padding();
+    const int64_t padding = sides[0];
+    const bool same_on_all_sides =
+        sides[1] == padding && sides[2] == padding && sides[3] == padding;
+    if (same_on_all_sides && layer_kernels_apply(x) && padding < x.size(2) && padding < x.size(3)) {
+      return reflection_pad_no_grad(x, padding);
+    }
+    return nn::ReflectionPad2dImpl::forward(x);
+  }
+};
+TORCH_MODULE(ReflectionPad);
+
+ReflectionPad reflection_pad(int64_t padding) {
+  return ReflectionPad(nn::ReflectionPad2dOptions(padding));
 }
 
 nn::Upsample upsample_nearest_2x() {
@@ -75,6 +94,7 @@ torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
     const auto& [mean, var] = statistics_->mean_var[statistics_->cursor++];
     return (x - mean) / torch::sqrt(var + eps_);
   }
+  if (layer_kernels_apply(x)) return instance_norm_no_grad(x, eps_);
   // use_input_stats = true: statistics of this sample and channel, in training and inference.
   return torch::instance_norm(x, /*weight=*/{}, /*bias=*/{}, /*running_mean=*/{},
                               /*running_var=*/{}, /*use_input_stats=*/true, /*momentum=*/0.1, eps_,
