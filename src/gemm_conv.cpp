@@ -99,6 +99,9 @@ struct Plan {
   dnnl::primitive forward;
   dnnl::primitive backward_data;
   dnnl::primitive backward_weights;
+  memory::desc forward_scratch;
+  memory::desc backward_data_scratch;
+  memory::desc backward_weights_scratch;
 };
 
 template <typename Forward, typename BackwardData, typename BackwardWeights>
@@ -113,22 +116,24 @@ std::shared_ptr<Plan> build_plan(const Shape& shape, dnnl::algorithm algorithm) 
   const typename Forward::primitive_desc forward(
       typename Forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights, bias, dst,
                              shape.strides(), shape.padding_before(), shape.padding_after()),
-      cpu_engine());
+      onednn::user_scratchpad(), cpu_engine());
   const typename BackwardData::primitive_desc backward_data(
       typename BackwardData::desc(algorithm, src, weights, dst, shape.strides(),
                                   shape.padding_before(), shape.padding_after()),
-      cpu_engine(), forward);
+      onednn::user_scratchpad(), cpu_engine(), forward);
   const typename BackwardWeights::primitive_desc backward_weights(
       typename BackwardWeights::desc(algorithm, src, weights, bias, dst, shape.strides(),
                                      shape.padding_before(), shape.padding_after()),
-      cpu_engine(), forward);
+      onednn::user_scratchpad(), cpu_engine(), forward);
   if (onednn::is_reference_implementation(forward) ||
       onednn::is_reference_implementation(backward_data) ||
       onednn::is_reference_implementation(backward_weights)) {
     return nullptr;
   }
-  return std::make_shared<Plan>(
-      Plan{Forward(forward), BackwardData(backward_data), BackwardWeights(backward_weights)});
+  return std::make_shared<Plan>(Plan{Forward(forward), BackwardData(backward_data),
+                                     BackwardWeights(backward_weights), forward.scratchpad_desc(),
+                                     backward_data.scratchpad_desc(),
+                                     backward_weights.scratchpad_desc()});
 }
 
 // Null when oneDNN has no optimised kernel for this shape on this CPU.
@@ -172,12 +177,15 @@ at::Tensor run_forward(const Shape& shape, const at::Tensor& input, const at::Te
   const Plan& plan = *plan_for(image_shape);
   const memory weights = plain(weight, shape.weight_dims(), shape.weight_layout());
   const memory biases = plain(bias, {shape.out_channels()}, Layout::x);
+  at::Tensor scratch_storage;
+  const memory scratch = onednn::scratch(plan.forward_scratch, scratch_storage);
   for (int64_t image = 0; image < shape.batch(); ++image) {
     plan.forward.execute(
         stream, {{DNNL_ARG_SRC, plain(input[image], image_shape.input_dims(), Layout::nchw)},
                  {DNNL_ARG_WEIGHTS, weights},
                  {DNNL_ARG_BIAS, biases},
-                 {DNNL_ARG_DST, plain(output[image], image_shape.output_dims(), Layout::nchw)}});
+                 {DNNL_ARG_DST, plain(output[image], image_shape.output_dims(), Layout::nchw)},
+                 {DNNL_ARG_SCRATCHPAD, scratch}});
   }
   stream.wait();
   return output;
@@ -274,6 +282,7 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     const at::Tensor grad_output = gradients[0].contiguous();
     dnnl::stream stream(cpu_engine());
     const memory diff_dst = plain(grad_output, shape.output_dims(), Layout::nchw);
+    at::Tensor scratch;
     at::Tensor grad_input;
     at::Tensor grad_weight;
     at::Tensor grad_bias;
@@ -282,7 +291,8 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
       plan.backward_data.execute(
           stream, {{DNNL_ARG_DIFF_DST, diff_dst},
                    {DNNL_ARG_WEIGHTS, plain(weight, shape.weight_dims(), shape.weight_layout())},
-                   {DNNL_ARG_DIFF_SRC, plain(grad_input, shape.input_dims(), Layout::nchw)}});
+                   {DNNL_ARG_DIFF_SRC, plain(grad_input, shape.input_dims(), Layout::nchw)},
+                   {DNNL_ARG_SCRATCHPAD, onednn::scratch(plan.backward_data_scratch, scratch)}});
     }
     if ((context->needs_input_grad(1) || context->needs_input_grad(2)) &&
         few_pixels_for_the_weights(shape)) {
@@ -296,7 +306,8 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
           {{DNNL_ARG_SRC, plain(input, shape.input_dims(), Layout::nchw)},
            {DNNL_ARG_DIFF_DST, diff_dst},
            {DNNL_ARG_DIFF_WEIGHTS, plain(grad_weight, shape.weight_dims(), shape.weight_layout())},
-           {DNNL_ARG_DIFF_BIAS, plain(grad_bias, {shape.out_channels()}, Layout::x)}});
+           {DNNL_ARG_DIFF_BIAS, plain(grad_bias, {shape.out_channels()}, Layout::x)},
+           {DNNL_ARG_SCRATCHPAD, onednn::scratch(plan.backward_weights_scratch, scratch)}});
     }
     stream.wait();
     return {grad_input,   grad_weight,  grad_bias,   at::Tensor(),

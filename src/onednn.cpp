@@ -34,6 +34,12 @@ memory in_layout(const memory& source, const memory::desc& wanted, at::Tensor& s
   return target;
 }
 
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attributes;
+  attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attributes;
+}
+
 bool is_reference_implementation(const dnnl::primitive_desc_base& descriptor) {
   return std::string(descriptor.impl_info_str()).rfind("ref", 0) == 0;
 }

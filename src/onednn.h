@@ -48,6 +48,10 @@ void into_plain(const memory::desc& produced, memory& result, dnnl::stream& stre
   dnnl::reorder(blocked, result).execute(stream, blocked, result);
 }
 
+// Primitive attributes asking the caller for scratch memory (DNNL_ARG_SCRATCHPAD) instead of
+// oneDNN allocating its own.
+dnnl::primitive_attr user_scratchpad();
+
 // Whether oneDNN picked its reference (unoptimised, loop-nest) implementation for a primitive:
 // slower than LibTorch's own path, so callers fall back instead.
 bool is_reference_implementation(const dnnl::primitive_desc_base& descriptor);

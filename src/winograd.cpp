@@ -62,17 +62,17 @@ std::shared_ptr<Plan> make_plan(const Shape& shape) {
     plan->forward_desc = dnnl::convolution_forward::primitive_desc(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights,
                                         bias, dst, stride, padding, padding),
-        cpu_engine());
+        onednn::user_scratchpad(), cpu_engine());
     plan->forward = dnnl::convolution_forward(plan->forward_desc);
     plan->data_desc = dnnl::convolution_backward_data::primitive_desc(
         dnnl::convolution_backward_data::desc(algorithm, src, weights, dst, stride, padding,
                                               padding),
-        cpu_engine(), plan->forward_desc);
+        onednn::user_scratchpad(), cpu_engine(), plan->forward_desc);
     plan->backward_data = dnnl::convolution_backward_data(plan->data_desc);
     plan->weights_desc = dnnl::convolution_backward_weights::primitive_desc(
         dnnl::convolution_backward_weights::desc(algorithm, src, weights, bias, dst, stride,
                                                  padding, padding),
-        cpu_engine(), plan->forward_desc);
+        onednn::user_scratchpad(), cpu_engine(), plan->forward_desc);
     plan->backward_weights = dnnl::convolution_backward_weights(plan->weights_desc);
     return plan;
   } catch (const dnnl::error&) {
@@ -105,11 +105,14 @@ at::Tensor run_forward(const Plan& plan, const Shape& shape, const at::Tensor& i
   memory bias_memory = plain(bias, {std::get<2>(shape)}, Layout::x);
   at::Tensor output = at::empty(output_dims(shape), input.options());
   memory dst = plain(output, output_dims(shape), Layout::nchw);
+  at::Tensor scratch_storage;
+  const memory scratch = onednn::scratch(plan.forward_desc.scratchpad_desc(), scratch_storage);
   into_plain(plan.forward_desc.dst_desc(), dst, stream, [&](memory& target) {
     plan.forward.execute(stream, {{DNNL_ARG_SRC, src},
                                   {DNNL_ARG_WEIGHTS, weights},
                                   {DNNL_ARG_BIAS, bias_memory},
-                                  {DNNL_ARG_DST, target}});
+                                  {DNNL_ARG_DST, target},
+                                  {DNNL_ARG_SCRATCHPAD, scratch}});
   });
   stream.wait();
   return output;
@@ -148,9 +151,13 @@ class WinogradConvolution : public torch::autograd::Function<WinogradConvolution
       grad_input = at::empty(input_dims(shape), input.options());
       memory diff_src = plain(grad_input, input_dims(shape), Layout::nchw);
       into_plain(plan.data_desc.diff_src_desc(), diff_src, stream, [&](memory& target) {
-        plan.backward_data.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst},
-                                            {DNNL_ARG_WEIGHTS, weights},
-                                            {DNNL_ARG_DIFF_SRC, target}});
+        at::Tensor scratch_storage;
+        plan.backward_data.execute(
+            stream, {{DNNL_ARG_DIFF_DST, diff_dst},
+                     {DNNL_ARG_WEIGHTS, weights},
+                     {DNNL_ARG_DIFF_SRC, target},
+                     {DNNL_ARG_SCRATCHPAD,
+                      onednn::scratch(plan.data_desc.scratchpad_desc(), scratch_storage)}});
       });
     }
     if (context->needs_input_grad(1) || context->needs_input_grad(2)) {
@@ -165,10 +172,14 @@ class WinogradConvolution : public torch::autograd::Function<WinogradConvolution
       memory diff_weights = plain(grad_weight, weight_dims(shape), Layout::oihw);
       memory diff_bias = plain(grad_bias, {std::get<2>(shape)}, Layout::x);
       into_plain(plan.weights_desc.diff_weights_desc(), diff_weights, stream, [&](memory& target) {
-        plan.backward_weights.execute(stream, {{DNNL_ARG_SRC, src},
-                                               {DNNL_ARG_DIFF_DST, diff_dst},
-                                               {DNNL_ARG_DIFF_WEIGHTS, target},
-                                               {DNNL_ARG_DIFF_BIAS, diff_bias}});
+        at::Tensor scratch_storage;
+        plan.backward_weights.execute(
+            stream, {{DNNL_ARG_SRC, src},
+                     {DNNL_ARG_DIFF_DST, diff_dst},
+                     {DNNL_ARG_DIFF_WEIGHTS, target},
+                     {DNNL_ARG_DIFF_BIAS, diff_bias},
+                     {DNNL_ARG_SCRATCHPAD,
+                      onednn::scratch(plan.weights_desc.scratchpad_desc(), scratch_storage)}});
       });
     }
     stream.wait();
