@@ -362,11 +362,42 @@ GeneratorPtr make_generator(const GeneratorOptions& options) {
                     "resnet_9blocks)");
 }
 
+namespace {
+
+// N(0, std) in blocks of 2^16 values, each drawn by its own generator seeded with one 64-bit draw
+// of the default generator and the block's index: the same weights for a seed whatever the thread
+// count, with every core drawing. LibTorch's normal_ draws serially, 0.6 s of the 1.4 s unet_128's
+// four networks took to set up.
+void fill_normal(const at::Tensor& parameter, double std) {
+  uint64_t seed = 0;
+  {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    const std::lock_guard<std::mutex> lock(generator.mutex());
+    seed = at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
+  }
+  // Detached: the worker threads do not inherit the caller's no-grad mode.
+  const at::Tensor values = parameter.detach().view({-1});
+  constexpr int64_t kBlock = int64_t{1} << 16;
+  const int64_t blocks = (values.numel() + kBlock - 1) / kBlock;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      auto generator = at::make_generator<at::CPUGeneratorImpl>(
+          seed + static_cast<uint64_t>(block) * 0x9E3779B97F4A7C15ULL);
+      values.slice(0, block * kBlock, std::min(values.numel(), (block + 1) * kBlock))
+          .normal_(0.0, std, generator);
+    }
+  });
+}
+
+}  // namespace
+
 void init_weights(torch::nn::Module& module, double std) {
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters()) {
     torch::Tensor& parameter = item.value();
-    if (parameter.dim() > 1) {
+    if (parameter.dim() > 1 && parameter.device().is_cpu() && parameter.is_contiguous()) {
+      fill_normal(parameter, std);
+    } else if (parameter.dim() > 1) {
       parameter.normal_(0.0, std);
     } else {
       parameter.zero_();  // every 1-D parameter in our networks is a conv bias

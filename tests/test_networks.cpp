@@ -260,6 +260,29 @@ TEST_F(Networks, InitialisationIsNormalWithStd002AndZeroBias) {
   EXPECT_NEAR(all.std().item<double>(), 0.02, 5e-4);
 }
 
+TEST_F(Networks, InitialisationDependsOnTheSeedAloneNotTheThreadCount) {
+  const auto initialise = [](int threads, uint64_t seed) {
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    torch::manual_seed(seed);
+    auto generator = make_generator(GeneratorOptions().architecture("unet_128").ngf(16));
+    init_weights(*generator);
+    at::set_num_threads(before);
+    std::vector<at::Tensor> weights;
+    for (const auto& parameter : generator->parameters()) weights.push_back(parameter.flatten());
+    return torch::cat(weights);
+  };
+  const at::Tensor one_thread = initialise(1, 7);
+  EXPECT_TRUE(torch::equal(one_thread, initialise(2, 7)));
+  EXPECT_TRUE(torch::equal(one_thread, initialise(3, 7)));
+  EXPECT_FALSE(torch::equal(one_thread, initialise(2, 8)));
+  // The blocks of one tensor (2^16 values each: here its two rows) are not the same draws.
+  torch::nn::Linear two_blocks(65536, 2);
+  init_weights(*two_blocks);
+  EXPECT_FALSE(torch::equal(two_blocks->weight[0], two_blocks->weight[1]));
+  EXPECT_NEAR(two_blocks->weight.std().item<double>(), 0.02, 5e-4);
+}
+
 TEST_F(Networks, OfficialUnetSkipCarriesTheActivatedInput) {
   // The official block's in-place LeakyReLU rewrites x before concatenation; weights imported
   // from PyTorch only reproduce its outputs if we do the same.
