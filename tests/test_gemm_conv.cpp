@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "convolution_checks.h"
 #include "cyclegan/gemm_conv.h"
 #include "cyclegan/networks.h"
 
 namespace cyclegan {
 namespace {
+
+using testing::expect_same_output_and_gradients;
+using testing::relative_difference;
 
 // Restores the process-wide switch however a test ends.
 class GemmSwitch {
@@ -20,11 +24,6 @@ class GemmSwitch {
  private:
   bool before_;
 };
-
-// Largest |a - b| relative to the largest |b|.
-double relative_difference(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
-}
 
 struct Geometry {
   bool transposed;
@@ -75,18 +74,7 @@ TEST(GemmConv, ForwardAndGradientsMatchLibTorchs) {
                  ? conv_transpose2d(input, weight, bias, g.stride, g.padding, g.output_padding)
                  : conv2d(input, weight, bias, g.stride, g.padding);
     };
-    const at::Tensor expected = libtorch(x, w, b);
-    const at::Tensor upstream = torch::randn(expected.sizes());
-    const auto expected_grads = torch::autograd::grad({expected}, {x, w, b}, {upstream});
-    const at::Tensor actual = ours(x, w, b);
-    const auto actual_grads = torch::autograd::grad({actual}, {x, w, b}, {upstream});
-
-    ASSERT_EQ(actual.sizes(), expected.sizes());
-    EXPECT_LT(relative_difference(actual, expected), 1e-5);
-    const char* names[] = {"input", "weight", "bias"};
-    for (size_t i = 0; i < 3; ++i) {
-      EXPECT_LT(relative_difference(actual_grads[i], expected_grads[i]), 1e-5) << names[i];
-    }
+    const at::Tensor actual = expect_same_output_and_gradients(x, w, b, libtorch, ours).actual;
     // Without gradients (translation) the same kernels run, forward only.
     c10::InferenceMode inference;
     EXPECT_TRUE(torch::equal(ours(x.detach(), w.detach(), b.detach()), actual.detach()));
@@ -107,19 +95,16 @@ TEST(GemmConv, UpsampleAndPaddedConvEqualOneStride2TransposedConv) {
 
     // What the book's Keras model computes: UpSampling2D, then Conv2D(4, padding='same'), which
     // pads 1 before and 2 after.
-    const at::Tensor upsampled = at::upsample_nearest2d(x, {34, 38});
-    const at::Tensor expected = at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), w, b);
-    const at::Tensor upstream = torch::randn(expected.sizes());
-    const auto expected_grads = torch::autograd::grad({expected}, {x, w, b}, {upstream});
-    const at::Tensor actual = upsample_nearest_conv4x4(x, w, b);
-    const auto actual_grads = torch::autograd::grad({actual}, {x, w, b}, {upstream});
-
-    ASSERT_EQ(actual.sizes(), expected.sizes());
-    EXPECT_LT(relative_difference(actual, expected), 1e-5);
-    const char* names[] = {"input", "weight", "bias"};
-    for (size_t i = 0; i < 3; ++i) {
-      EXPECT_LT(relative_difference(actual_grads[i], expected_grads[i]), 1e-5) << names[i];
-    }
+    const auto keras = [](const at::Tensor& input, const at::Tensor& weight,
+                          const at::Tensor& bias) {
+      const at::Tensor upsampled = at::upsample_nearest2d(input, {34, 38});
+      return at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), weight, bias);
+    };
+    const auto ours = [](const at::Tensor& input, const at::Tensor& weight,
+                         const at::Tensor& bias) {
+      return upsample_nearest_conv4x4(input, weight, bias);
+    };
+    expect_same_output_and_gradients(x, w, b, keras, ours);
   }
 }
 

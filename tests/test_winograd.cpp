@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "convolution_checks.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/winograd.h"
 
@@ -21,11 +22,6 @@ class WinogradSwitch {
   bool before_;
 };
 
-// Largest |a - b| relative to the largest |b|.
-double relative_difference(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
-}
-
 TEST(Winograd, ForwardAndGradientsMatchLibTorchsConvolution) {
   if (!winograd_available()) GTEST_SKIP() << "built without oneDNN's API, or no AVX-512";
   torch::manual_seed(3);
@@ -35,19 +31,14 @@ TEST(Winograd, ForwardAndGradientsMatchLibTorchsConvolution) {
     const at::Tensor x = torch::randn(sizes, torch::requires_grad());
     const at::Tensor w = (torch::randn({channels + 4, channels, 3, 3}) * 0.1).requires_grad_();
     const at::Tensor b = torch::randn({channels + 4}, torch::requires_grad());
-    const at::Tensor upstream = torch::randn({sizes[0], channels + 4, sizes[2] - 2, sizes[3] - 2});
-
-    const at::Tensor expected = at::conv2d(x, w, b);
-    const auto expected_grads = torch::autograd::grad({expected}, {x, w, b}, {upstream});
-    const at::Tensor actual = winograd_conv3x3(x, w, b);
-    const auto actual_grads = torch::autograd::grad({actual}, {x, w, b}, {upstream});
-
-    ASSERT_EQ(actual.sizes(), expected.sizes());
-    EXPECT_LT(relative_difference(actual, expected), 1e-5);
-    const char* names[] = {"input", "weight", "bias"};
-    for (size_t i = 0; i < 3; ++i) {
-      EXPECT_LT(relative_difference(actual_grads[i], expected_grads[i]), 1e-5) << names[i];
-    }
+    const auto direct = [](const at::Tensor& input, const at::Tensor& weight,
+                           const at::Tensor& bias) { return at::conv2d(input, weight, bias); };
+    const auto winograd = [](const at::Tensor& input, const at::Tensor& weight,
+                             const at::Tensor& bias) {
+      return winograd_conv3x3(input, weight, bias);
+    };
+    const at::Tensor expected =
+        testing::expect_same_output_and_gradients(x, w, b, direct, winograd).expected;
     // Without gradients (translation) it is LibTorch's own convolution, bit for bit.
     c10::InferenceMode inference;
     EXPECT_TRUE(
