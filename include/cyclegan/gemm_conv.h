@@ -36,10 +36,12 @@ bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const 
 
 /// at::conv2d(input, weight, bias, stride, padding), with the forward pass and both gradients
 /// computed by oneDNN where gemm_conv_applies(); results agree with LibTorch's to float rounding.
-/// The networks do not use it (yet): it made the U-Nets' steps faster, but the book U-Net
-/// trained with 2 processes of batch 1 then no longer matched one process of batch 2 to 1e-5
-/// (2.9e-4 after 6 steps: a different rounding when images are batched, which Adam amplifies),
-/// and that equality is what tests/test_distributed.cpp pins down.
+/// The networks do not use it. On an Intel Xeon it made the U-Nets' inner layers 2.2-4.8x
+/// faster, but on an AMD EPYC (AVX-512) the whole step was no faster (unet_128 0.54-0.62 s/step
+/// either way) and the book U-Net's slower (0.166-0.171 against 0.140-0.159 s), and imported
+/// ResNet generators then differ from PyTorch's outputs by 1.3e-5, over the 1e-5 the parity
+/// tests promise. (Two processes of batch 1 do match one of batch 2 with it: 7e-7 after 6 steps
+/// of the book U-Net, since the forward pass runs image by image.)
 /// input [N, C_in, H, W], weight [C_out, C_in, k, k], bias [C_out].
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                   int64_t stride, int64_t padding);
