@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <variant>
+
 #include "cyclegan/errors.h"
 #include "cyclegan/gemm_conv.h"
 #include "cyclegan/layer_kernels.h"
@@ -123,8 +125,10 @@ TransposedConvImpl::TransposedConvImpl(const nn::ConvTranspose2dOptions& options
 
 torch::Tensor TransposedConvImpl::forward(const torch::Tensor& x,
                                           const c10::optional<at::IntArrayRef>& output_size) {
-  // ConvTranspose2d's padding is always explicit (the base constructor checks it).
-  const auto& padding = *c10::get<torch::ExpandingArray<2>>(options.padding());
+  // ConvTranspose2d's padding is always explicit (the base constructor checks it). The variant
+  // is c10's up to LibTorch 2.1 and std's from 2.2 on: argument-dependent lookup finds either.
+  using std::get;
+  const auto& padding = *get<torch::ExpandingArray<2>>(options.padding());
   const auto& stride = *options.stride();
   const auto& output_padding = *options.output_padding();
   const auto& dilation = *options.dilation();
