@@ -399,6 +399,7 @@ int run_check(const ModelArguments& model, int64_t steps, const fs::path& out) {
   return 0;
 }
 
+#ifndef CYCLEGAN_BENCH_ONLY  // no image files there
 // Streams `steps` batches from a folder of `files` small images per domain: the loader's memory
 // must not grow with the number of files.
 int run_loader(int64_t files, int64_t size, int64_t steps, const fs::path& root) {
@@ -427,20 +428,27 @@ int run_loader(int64_t files, int64_t size, int64_t steps, const fs::path& root)
   return 0;
 }
 
-// The machine's practical fp32 ceiling: the best of several large matrix products.
-int run_peak(int64_t threads) {
+#endif
+
+// The machine's practical fp32 ceiling: the best of several large matrix products. On CUDA, in
+// true fp32 (LibTorch leaves TF32 off for matrix products; cuDNN convolutions use it by default).
+int run_peak(int64_t threads, const std::string& device_name) {
   const int64_t used = cyclegan::configure_threads(threads);
-  const int64_t n = 2048;
-  const at::Tensor a = at::rand({n, n});
-  const at::Tensor b = at::rand({n, n});
+  const torch::Device device(device_name);
+  const int64_t n = device.is_cuda() ? 8192 : 2048;
+  const at::Tensor a = at::rand({n, n}).to(device);
+  const at::Tensor b = at::rand({n, n}).to(device);
   at::Tensor c = at::mm(a, b);
+  synchronize(device);
   double best = 0;
   for (int repeat = 0; repeat < 10; ++repeat) {
     const auto start = std::chrono::steady_clock::now();
     at::mm_out(c, a, b);
+    synchronize(device);
     best = std::max(best, 2.0 * n * n * n / seconds_since(start) / 1e9);
   }
-  std::cout << "{\"threads\": " << used << ", \"gflops_per_s\": " << json_number(best)
+  std::cout << "{\"threads\": " << used << ", \"device\": \"" << device.str()
+            << "\", \"gflops_per_s\": " << json_number(best)
             << ", \"blas\": " << json_strings(loaded_blas()) << "}" << std::endl;
   return 0;
 }
@@ -455,8 +463,6 @@ int main(int argc, char** argv) {
   int64_t warmup = 2;
   int64_t translate_images = 0;
   fs::path out;
-  int64_t files = 1000;
-  fs::path root;
 
   CLI::App* train = app.add_subcommand("train", "time training steps; prints one JSON line");
   add_model_options(*train, model);
@@ -479,14 +485,19 @@ int main(int argc, char** argv) {
   check->add_option("--steps", steps)->capture_default_str();
   check->add_option("--out", out)->required();
 
+#ifndef CYCLEGAN_BENCH_ONLY
+  int64_t files = 1000;
+  fs::path root;
   CLI::App* loader = app.add_subcommand("loader", "peak memory of streaming a large dataset");
   loader->add_option("--files", files, "images per domain")->capture_default_str();
   loader->add_option("--size", model.size)->capture_default_str();
   loader->add_option("--steps", steps)->capture_default_str();
   loader->add_option("--root", root, "dataset folder (made when missing)")->required();
+#endif
 
   CLI::App* peak = app.add_subcommand("peak", "fp32 matrix-product GFLOP/s of this machine");
   peak->add_option("--threads", model.threads, "0: all cores")->capture_default_str();
+  peak->add_option("--device", model.device, "cpu, cuda, cuda:N")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -496,8 +507,12 @@ int main(int argc, char** argv) {
                        KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam}, profile_out);
     }
     if (*check) return run_check(model, steps, out);
-    if (*peak) return run_peak(model.threads);
+    if (*peak) return run_peak(model.threads, model.device);
+#ifndef CYCLEGAN_BENCH_ONLY
     return run_loader(files, model.size, steps, root);
+#else
+    return 1;
+#endif
   } catch (const std::exception& e) {
     std::cerr << "cyclegan_bench: " << e.what() << "\n";
     return 1;

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "cyclegan/seeding.h"
+
 namespace cyclegan {
 
 /// Resize -> random crop -> random flip -> [-1, 1], as the official `--preprocess resize_and_crop`.
@@ -32,9 +34,6 @@ at::Tensor load_training_image_from_bytes(const uint8_t* data, size_t size, cons
 
 /// Reads one image resized to side x side without augmentation (for sample grids).
 at::Tensor load_image_resized(const std::filesystem::path& path, int64_t side);
-
-/// Mixes several integers into one well-spread 64-bit seed (splitmix64).
-uint64_t mix_seed(std::initializer_list<uint64_t> values);
 
 struct UnpairedLoaderOptions {
   std::filesystem::path root;  ///< holds `<split>A/` and `<split>B/`
