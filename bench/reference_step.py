@@ -166,7 +166,7 @@ class CycleGAN:
         if a.lambda_id > 0:
             identity = l1(idt_a, real_a) + l1(idt_b, real_b)
         else:
-            identity = torch.zeros(())
+            identity = torch.zeros((), device=real_a.device)
         total = (a.lambda_valid * validity + a.lambda_reconstr * reconstr
                  + a.lambda_id * identity)
         losses = {'g_validity': validity.item(), 'g_reconstr': reconstr.item(),
@@ -228,6 +228,15 @@ def blas_info():
                 os.path.realpath(alternative) if os.path.exists(alternative) else None}
 
 
+def load(path):
+    # Our own files, written by `cyclegan_bench check`; PyTorch 2.6 and later load only plain
+    # tensors by default (weights_only=True), which refuses them.
+    try:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    except TypeError:  # PyTorch before 1.13 has no weights_only
+        return torch.load(path, map_location='cpu')
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--arch', required=True, choices=ARCHES)
@@ -242,12 +251,20 @@ def parse_args():
     p.add_argument('--weights', help='directory with g_AB/g_BA/d_A/d_B.pth and inputs.pth')
     p.add_argument('--losses-out', help='per-step losses, JSON')
     p.add_argument('--blas-info', action='store_true')
+    p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N')
     return p.parse_args()
 
 
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True  # as the official BaseModel sets it
+
+    def synchronize():  # CUDA runs asynchronously: a step ends when the device is done
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
     torch.manual_seed(args.seed)
     official = load_official_networks()
     g_ab, g_ba = (build_generator(official, args.arch, args.ngf) for _ in range(2))
@@ -255,9 +272,8 @@ def main():
     nets = {'g_AB': g_ab, 'g_BA': g_ba, 'd_A': d_a, 'd_B': d_b}
     if args.weights:
         for name, net in nets.items():
-            net.load_state_dict(torch.load(os.path.join(args.weights, name + '.pth'),
-                                           map_location='cpu'), strict=True)
-        inputs = torch.load(os.path.join(args.weights, 'inputs.pth'), map_location='cpu')
+            net.load_state_dict(load(os.path.join(args.weights, name + '.pth')), strict=True)
+        inputs = load(os.path.join(args.weights, 'inputs.pth'))
         real_a, real_b = inputs['real_a'].float(), inputs['real_b'].float()
         args.warmup, args.steps = 0, real_a.shape[0]
         args.batch, args.size = real_a.shape[1], real_a.shape[-1]
@@ -266,14 +282,18 @@ def main():
             init_normal(net)
         shape = (args.warmup + args.steps, args.batch, 3, args.size, args.size)
         real_a, real_b = torch.rand(shape) * 2 - 1, torch.rand(shape) * 2 - 1
+    # All inputs on the device before any timing, as cyclegan_bench does.
+    real_a, real_b = real_a.to(device), real_b.to(device)
     for net in nets.values():
-        net.float().train()
+        net.float().to(device).train()
     model = CycleGAN(g_ab, g_ba, d_a, d_b, args)
 
     step_s, others, history, startup = [], [], [], None
     for i in range(args.warmup + args.steps):
+        synchronize()
         busy0, own0, t0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
         losses = model.step(real_a[i], real_b[i])
+        synchronize()
         wall = time.perf_counter() - t0
         other = (busy_cpu_seconds() - busy0) - (own_cpu_seconds() - own0)
         if startup is None:
@@ -291,13 +311,15 @@ def main():
     images_per_s = None
     if args.translate_images > 0:
         g_ab.eval()
-        x = torch.rand(1, 3, args.size, args.size) * 2 - 1
+        x = (torch.rand(1, 3, args.size, args.size) * 2 - 1).to(device)
         times = []
         with torch.inference_mode():
             g_ab(x)  # warm-up
             for _ in range(args.translate_images):
+                synchronize()
                 t0 = time.perf_counter()
                 g_ab(x)
+                synchronize()
                 times.append(time.perf_counter() - t0)
         images_per_s = 1.0 / statistics.median(times)
 
@@ -305,7 +327,8 @@ def main():
     quiet = [s for s, o in zip(step_s, others) if o <= 0.1 * s]
     result = {
         'impl': 'pytorch', 'arch': args.arch, 'ngf': args.ngf, 'ndf': args.ndf,
-        'size': args.size, 'batch': args.batch, 'threads': torch.get_num_threads(),
+        'size': args.size, 'batch': args.batch, 'device': str(device),
+        'threads': torch.get_num_threads(), 'torch_version': torch.__version__,
         'steps': len(step_s), 'step_s': step_s,
         'step_median_s': statistics.median(step_s) if step_s else None,
         'step_min_s': min(step_s, default=None), 'step_max_s': max(step_s, default=None),

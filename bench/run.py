@@ -24,6 +24,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "bench", "reference_step.py")
+REFERENCE_COMMAND = [REFERENCE]
 
 # name: (arch, ngf, ndf, size, lambda_id)
 CONFIGS = {
@@ -46,21 +47,24 @@ def run_json(command):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def model_args(arch, ngf, ndf, size, lambda_id, threads):
+def model_args(arch, ngf, ndf, size, lambda_id, threads, device="cpu"):
     return ["--arch", arch, "--ngf", str(ngf), "--ndf", str(ndf), "--size", str(size),
-            "--lambda-id", str(lambda_id), "--threads", str(threads)]
+            "--lambda-id", str(lambda_id), "--threads", str(threads), "--device", device]
 
 
-def check_losses(bench, config, threads, steps=2):
+def check_losses(bench, config, threads, device, steps=2):
     """Both implementations train `steps` steps from the same weights and inputs; returns the
     largest relative loss difference per step."""
     with tempfile.TemporaryDirectory() as folder:
-        args = model_args(*config, threads)
+        args = model_args(*config, threads, device)
         subprocess.run([bench, "check", *args, "--steps", str(steps), "--out", folder],
                        check=True, stdout=subprocess.DEVNULL)
         theirs = os.path.join(folder, "losses_pytorch.json")
-        subprocess.run([REFERENCE, *args, "--weights", folder, "--losses-out", theirs],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run([*REFERENCE_COMMAND, *args, "--weights", folder, "--losses-out",
+                               theirs], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, check=False)
+        if done.returncode != 0:
+            sys.exit("bench: the reference failed on the check's weights:\n" + done.stderr[-3000:])
         with open(os.path.join(folder, "losses_cpp.json")) as f:
             ours = json.load(f)
         with open(theirs) as f:
@@ -77,15 +81,15 @@ ABLATIONS = {"no_winograd": "--no-winograd", "no_gemm": "--no-gemm-conv",
              "no_fused_adam": "--no-fused-adam"}
 
 
-def time_all(bench, config, threads, steps, warmup, repeat, translate_images, ablation):
+def time_all(bench, config, threads, device, steps, warmup, repeat, translate_images, ablation):
     """Ours, PyTorch's and (with `ablation`) ours without each of our kernel paths, alternately."""
     ours, theirs = [], []
     ablated = {name: [] for name in ABLATIONS} if ablation else {}
-    args = model_args(*config, threads) + ["--steps", str(steps), "--warmup", str(warmup),
+    args = model_args(*config, threads, device) + ["--steps", str(steps), "--warmup", str(warmup),
                                            "--translate-images", str(translate_images)]
     for _ in range(repeat):  # alternate, so drift in machine load hits all alike
         ours.append(run_json([bench, "train", *args]))
-        theirs.append(run_json([REFERENCE, *args]))
+        theirs.append(run_json([*REFERENCE_COMMAND, *args]))
         for name, runs in ablated.items():
             runs.append(run_json([bench, "train", *args, ABLATIONS[name]]))
     return ours, theirs, ablated
@@ -118,8 +122,8 @@ def fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
-def measure_peak(bench, threads):
-    return run_json([bench, "peak", "--threads", str(threads)])["gflops_per_s"]
+def measure_peak(bench, threads, device):
+    return run_json([bench, "peak", "--threads", str(threads), "--device", device])["gflops_per_s"]
 
 
 def main():
@@ -132,6 +136,11 @@ def main():
     parser.add_argument("--sizes", default="64,128,256,512")
     parser.add_argument("--loader", default="", help="dataset sizes for the loader memory check")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda or cuda:N for both (bench/gpu.sh runs the CUDA suite)")
+    parser.add_argument("--reference-python", default=None,
+                        help="interpreter for reference_step.py (default: its #! line, "
+                             "Debian's /usr/bin/python3)")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
@@ -150,9 +159,12 @@ def main():
     elif not options.loader:
         configs = [(name, CONFIGS[name]) for name in options.configs.split(",")]
 
-    peak = measure_peak(options.bench, options.threads)
-    print("machine: %d cores, %d threads; %.0f GFLOP/s fp32 matrix-product peak (measured)"
-          % (os.cpu_count(), options.threads, peak))
+    if options.reference_python:
+        global REFERENCE_COMMAND
+        REFERENCE_COMMAND = [options.reference_python, REFERENCE]
+    peak = measure_peak(options.bench, options.threads, options.device)
+    print("machine: %d cores, %d threads, device %s; %.0f GFLOP/s fp32 matrix-product peak "
+          "(measured)" % (os.cpu_count(), options.threads, options.device, peak))
     lines = []
     header = ("%-10s %8s %8s %6s | %7s %5s %7s | %7s %7s %6s | %7s %7s %6s | %6s %6s %6s | %7s %5s"
               % ("config", "ours s", "torch s", "ratio", "GFLOP/s", "%peak", "torch", "ours/s",
@@ -160,15 +172,17 @@ def main():
                  "others", "check"))
     rows = []
     for name, config in configs:
-        worst = [] if options.no_check else check_losses(options.bench, config, options.threads)
-        ours, theirs, ablated = time_all(options.bench, config, options.threads, options.steps,
-                                        options.warmup, options.repeat, options.translate_images,
-                                        options.ablation)
+        worst = [] if options.no_check else check_losses(options.bench, config, options.threads,
+                                                         options.device)
+        ours, theirs, ablated = time_all(options.bench, config, options.threads, options.device,
+                                        options.steps, options.warmup, options.repeat,
+                                        options.translate_images, options.ablation)
         a, b = summarise(ours), summarise(theirs)
         gflop = ours[0]["step_gflop"]
         record = {
             "config": name, "arch": config[0], "ngf": config[1], "ndf": config[2],
             "size": config[3], "lambda_id": config[4], "threads": options.threads,
+            "device": options.device, "pytorch_version": theirs[0].get("torch_version"),
             "blas": ours[0]["blas"], "mkldnn": ours[0]["mkldnn"], "peak_gflops_per_s": peak,
             "step_gflop": gflop, "loss_max_rel_diff_per_step": worst,
             "ours": a, "pytorch": b,

@@ -1,0 +1,112 @@
+#!/bin/bash
+# The CUDA side of the benchmark suite, for a GPU host that has PyTorch (hence its LibTorch), CMake
+# and a compiler, but no OpenCV, Gloo or package registry: the `device` machines of this project.
+#
+#   bash bench/gpu.sh deps         # here, on Debian: copy yaml-cpp and CLI11 (the installed
+#                                  # packages' files) into .devdeps/usr, to take along
+#   bash bench/gpu.sh run [OUT]    # there: build, then the suite with --device cuda, into OUT
+#
+# `run` builds cyclegan_bench with CYCLEGAN_BENCH_ONLY against that PyTorch's LibTorch (CMake;
+# where CMake cannot configure a CUDA LibTorch, the same sources with g++ directly), then runs
+# bench/run.py --device cuda: our trainer beside bench/reference_step.py under that PyTorch, the
+# loss check first. Also LibTorch's per-parameter Adam instead of ours (what the multi-tensor
+# update moved) and a profile of one of our steps. Environment: CONFIGS, STEPS, WARMUP, REPEAT.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+deps=${CYCLEGAN_DEPS_PREFIX:-$PWD/.devdeps/usr}
+
+if [ "${1:-}" = deps ]; then
+  for package in libyaml-cpp-dev libyaml-cpp0.7 libcli11-dev; do
+    dpkg -L "$package" >/dev/null || { echo "gpu.sh: install $package first" >&2; exit 1; }
+    dpkg -L "$package" | while read -r file; do
+      if [ -f "$file" ] || [ -L "$file" ]; then
+        mkdir -p "$deps/..$(dirname "$file")"
+        cp -a "$file" "$deps/..$file"
+      fi
+    done
+  done
+  du -sh "$deps"
+  exit 0
+fi
+[ "${1:-}" = run ] || { sed -n 2,13p "$0"; exit 2; }
+
+out=${2:-${OUT:-$PWD/gpu-results}}
+mkdir -p "$out"
+build=$PWD/build-gpu
+python=${PYTHON:-python3}
+export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHONUNBUFFERED=1
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  echo "cores: $(nproc)"
+  "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+"cudnn", torch.backends.cudnn.version(), "cxx11 abi", torch._C._GLIBCXX_USE_CXX11_ABI,
+"device", torch.cuda.get_device_name(0))'
+} 2>&1 | tee "$out/environment.txt"
+
+torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+abi=$("$python" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+
+build_with_cmake() {
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCYCLEGAN_BENCH_ONLY=ON \
+    -DCMAKE_PREFIX_PATH="$torch_dir/share/cmake;$deps" &&
+    ninja -C "$build" -k 0 -j "$(nproc)" cyclegan_bench
+}
+
+# The sources CMake would build (its CYCLEGAN_STEP_SOURCES list, read from CMakeLists.txt).
+build_with_gxx() {
+  local sources=() objects=()
+  mapfile -t sources < <(sed -n '/^set(CYCLEGAN_STEP_SOURCES/,/^)/p' CMakeLists.txt |
+    grep -o 'src/[a-z_]*\.cpp')
+  sources+=(src/distributed_unavailable.cpp bench/bench.cpp)
+  mkdir -p "$build/objects"
+  local flags=(-O3 -DNDEBUG -std=c++17 -fopenmp -Wall -Wextra "-D_GLIBCXX_USE_CXX11_ABI=$abi"
+    -DCYCLEGAN_BENCH_ONLY '-DCYCLEGAN_VERSION="gpu"' -Iinclude -isystem "$torch_dir/include"
+    -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$deps/include")
+  # shellcheck disable=SC2016  # $@ and $(basename) belong to the inner shell
+  printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -I{} sh -c \
+    'g++ "$@" -c {} -o '"$build"'/objects/$(basename {} .cpp).o || exit 255' _ "${flags[@]}" ||
+    return 1
+  for source in "${sources[@]}"; do objects+=("$build/objects/$(basename "$source" .cpp).o"); done
+  # libtorch_cuda registers the CUDA backend when loaded: keep it although no symbol is used.
+  g++ "${objects[@]}" -o "$build/cyclegan_bench" -fopenmp -L"$torch_dir/lib" \
+    -Wl,-rpath,"$torch_dir/lib" -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed \
+    -ltorch -ltorch_cpu -lc10 -L"$deps/lib/x86_64-linux-gnu" -lyaml-cpp -lpthread
+}
+
+start=$(date +%s)
+if build_with_cmake >"$out/build.log" 2>&1; then
+  echo "built with CMake in $(($(date +%s) - start)) s"
+else
+  echo "CMake build failed (tail below, whole log in build.log); trying g++ directly"
+  tail -n 30 "$out/build.log"
+  start=$(date +%s)
+  if build_with_gxx >"$out/build_gxx.log" 2>&1; then
+    echo "built with g++ in $(($(date +%s) - start)) s"
+  else
+    grep -E "error|Error" "$out/build_gxx.log" | head -n 40
+  fi
+fi
+bench=$build/cyclegan_bench
+if [ ! -x "$bench" ]; then
+  echo "no cyclegan_bench: PyTorch's side alone, r9_256"
+  timeout 300 "$python" bench/reference_step.py --arch resnet_9blocks --ngf 64 --ndf 64 \
+    --size 256 --device cuda --steps 20 --warmup 5 --translate-images 20 | tee "$out/pytorch_r9_256.json"
+  exit 1
+fi
+
+timeout "${SUITE_TIMEOUT:-420}" "$python" bench/run.py --bench "$bench" --device cuda \
+  --reference-python "$python" --configs "${CONFIGS:-r9_256,r9_128,unet128,book_unet}" \
+  --steps "${STEPS:-20}" --warmup "${WARMUP:-5}" --repeat "${REPEAT:-2}" --translate-images 20 \
+  --json-out "$out/suite.jsonl" 2>&1 | tee "$out/suite.txt"
+
+model=(--arch resnet_9blocks --ngf 64 --ndf 64 --size 256 --device cuda --warmup 5)
+echo "== r9_256: LibTorch's Adam::step (one update per parameter) instead of ours"
+timeout 120 "$bench" train "${model[@]}" --steps 20 --no-fused-adam | tee "$out/r9_256_libtorch_adam.json" |
+  "$python" -c 'import json, sys; r = json.loads(sys.stdin.read()); print("step median %.4f s" % r["step_median_s"])'
+echo "== r9_256: one profiled step of ours, self time per operator"
+timeout 120 "$bench" train "${model[@]}" --steps 3 --profile "$out/r9_256_trace.json" >/dev/null &&
+  "$python" bench/profile_summary.py "$out/r9_256_trace.json" --top 25 | tee "$out/r9_256_profile.txt"
+gzip -f "$out/r9_256_trace.json"
