@@ -71,9 +71,13 @@ build_with_gxx() {
     return 1
   for source in "${sources[@]}"; do objects+=("$build/objects/$(basename "$source" .cpp).o"); done
   # libtorch_cuda registers the CUDA backend when loaded: keep it although no symbol is used.
+  local cuda=()
+  if [ -e "$torch_dir/lib/libtorch_cuda.so" ]; then
+    cuda=("-Wl,--no-as-needed" -ltorch_cuda -lc10_cuda "-Wl,--as-needed")
+  fi
   g++ "${objects[@]}" -o "$build/cyclegan_bench" -fopenmp -L"$torch_dir/lib" \
-    -Wl,-rpath,"$torch_dir/lib" -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed \
-    -ltorch -ltorch_cpu -lc10 -L"$deps/lib/x86_64-linux-gnu" -lyaml-cpp -lpthread
+    -Wl,-rpath,"$torch_dir/lib" "${cuda[@]}" -ltorch -ltorch_cpu -lc10 \
+    -L"$deps/lib/x86_64-linux-gnu" -lyaml-cpp -lpthread
 }
 
 start=$(date +%s)
