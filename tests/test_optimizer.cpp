@@ -21,7 +21,8 @@ std::vector<at::Tensor> make_parameters() {
 void set_gradients(std::vector<at::Tensor>& parameters, int step) {
   for (size_t i = 0; i < parameters.size(); ++i) {
     torch::manual_seed(100 * step + static_cast<int64_t>(i));
-    parameters[i].mutable_grad() = torch::randn(parameters[i].sizes()) * (step % 2 ? 1e-3 : 2.0);
+    parameters[i].mutable_grad() =
+        torch::randn(parameters[i].sizes(), parameters[i].scalar_type()) * (step % 2 ? 1e-3 : 2.0);
   }
 }
 
@@ -42,18 +43,25 @@ double largest_relative_difference(const std::vector<at::Tensor>& a,
 
 const auto kOptions = torch::optim::AdamOptions(2e-4).betas(std::make_tuple(0.5, 0.999));
 
-TEST(FusedAdam, UpdatesMatchLibTorchsAdamToFloatRounding) {
-  auto fused_parameters = make_parameters();
-  auto plain_parameters = copies(fused_parameters);
-  FusedAdam fused(fused_parameters, kOptions);
+// Six steps of FusedAdam on `parameters` and of LibTorch's Adam on copies of them, with the same
+// gradients; returns the copies.
+std::vector<at::Tensor> six_steps_of_both(std::vector<at::Tensor>& parameters) {
+  auto plain_parameters = copies(parameters);
+  FusedAdam fused(parameters, kOptions);
   torch::optim::Adam plain(plain_parameters, kOptions);
-  const auto initial = copies(fused_parameters);
   for (int step = 1; step <= 6; ++step) {
-    set_gradients(fused_parameters, step);
+    set_gradients(parameters, step);
     set_gradients(plain_parameters, step);
     fused.step();
     plain.step();
   }
+  return plain_parameters;
+}
+
+TEST(FusedAdam, UpdatesMatchLibTorchsAdamToFloatRounding) {
+  auto fused_parameters = make_parameters();
+  const auto initial = copies(fused_parameters);
+  const auto plain_parameters = six_steps_of_both(fused_parameters);
   // Six steps of about lr each moved every parameter; they moved alike.
   EXPECT_GT(largest_relative_difference(copies(fused_parameters), initial), 1e-5);
   const double difference = largest_relative_difference(fused_parameters, plain_parameters);
@@ -71,22 +79,8 @@ TEST(FusedAdam, ParametersItCannotFuseGetAdamsUpdateThroughMultiTensorOperators)
       torch::randn({6, 4}).t().detach(),            // not contiguous
       torch::randn({3, 5, 4, 4}, torch::kFloat64),  // not float32
       torch::randn({1}, torch::kFloat64)};
-  auto plain_parameters = copies(fused_parameters);
-  FusedAdam fused(fused_parameters, kOptions);
-  torch::optim::Adam plain(plain_parameters, kOptions);
   const auto initial = copies(fused_parameters);
-  for (int step = 1; step <= 6; ++step) {
-    set_gradients(fused_parameters, step);
-    set_gradients(plain_parameters, step);
-    for (size_t i = 0; i < fused_parameters.size(); ++i) {
-      fused_parameters[i].mutable_grad() =
-          fused_parameters[i].grad().to(fused_parameters[i].scalar_type());
-      plain_parameters[i].mutable_grad() =
-          plain_parameters[i].grad().to(plain_parameters[i].scalar_type());
-    }
-    fused.step();
-    plain.step();
-  }
+  const auto plain_parameters = six_steps_of_both(fused_parameters);
   for (size_t i = 0; i < fused_parameters.size(); ++i) {
     EXPECT_GT(largest_relative_difference({fused_parameters[i].detach().clone()}, {initial[i]}),
               1e-5)
