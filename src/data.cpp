@@ -13,6 +13,7 @@
 
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
+#include "cyclegan/seeding.h"
 #include "opencv_image.h"
 
 namespace cyclegan {

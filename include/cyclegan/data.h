@@ -12,8 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "cyclegan/seeding.h"
-
 namespace cyclegan {
 
 /// Resize -> random crop -> random flip -> [-1, 1], as the official `--preprocess resize_and_crop`.
