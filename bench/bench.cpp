@@ -313,9 +313,10 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     generator->eval();
     c10::InferenceMode inference;
     const at::Tensor image = synthetic_batches(model, 1, 3)[0].slice(0, 0, 1).to(device);
-    // Images per second over translate_images passes, after one untimed pass.
+    // Images per second over translate_images passes, after one untimed pass: `translate --exact`,
+    // then (where this CPU has the kernels) `translate`'s default Winograd path.
     auto translation_rate = [&] {
-      generator->forward(image);  // warm-up (and, for --fast, the inference primitives)
+      generator->forward(image);  // warm-up (and, for Winograd, the inference primitives)
       std::vector<double> image_seconds;
       for (int64_t i = 0; i < translate_images; ++i) {
         const auto start = std::chrono::steady_clock::now();
@@ -327,7 +328,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     };
     images_per_second = translation_rate();
     if (cyclegan::winograd_available()) {
-      // `translate --fast`: the ResNet blocks' convolutions through Winograd without gradients.
+      // The ResNet blocks' convolutions through Winograd without gradients.
       cyclegan::set_winograd_for_inference(true);
       fast_images_per_second = translation_rate();
       cyclegan::set_winograd_for_inference(false);

@@ -2,10 +2,12 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <iostream>
 
 #include "cyclegan/image_io.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/translate.h"
+#include "cyclegan/winograd.h"
 #include "test_helpers.h"
 
 namespace cyclegan {
@@ -177,6 +179,45 @@ TEST_F(Translate, ForcedTilingWritesTheFullSizeImage) {
   const auto written = Translator(options).translate({dir / "wide.png"});
   ASSERT_EQ(written.size(), 1u);
   EXPECT_EQ(read_image(written[0]).sizes(), (std::vector<int64_t>{3, 90, 300}));
+}
+
+// The command line runs a ResNet's 3x3 convolutions through Winograd unless --exact: the library's
+// default (LibTorch's direct convolutions, PyTorch's results to 1e-5) is what --exact writes, and
+// the default stays within one 8-bit level of it.
+TEST_F(Translate, CommandLineTakesWinogradUnlessExactWithinOneLevel) {
+  testing::TempDir dir;
+  torch::manual_seed(11);
+  auto generator = make_generator(GeneratorOptions().architecture("resnet_9blocks").ngf(16));
+  init_weights(*generator);
+  NetworkInfo info;
+  info.architecture = "resnet_9blocks";
+  info.filters = 16;
+  save_network(dir / "g.pt", *generator, info);
+  write_image(dir / "in.png", smooth_texture(256, 256)[0]);
+  for (const std::string variant : {"default", "exact", "fast"}) {
+    const std::string flag = variant == "default" ? "" : " --" + variant;
+    const auto result =
+        testing::run_cyclegan("translate --ckpt g.pt in.png -o " + variant + flag, dir.path());
+    ASSERT_EQ(result.exit_code, 0) << variant << ": " << result.err;
+  }
+  TranslateOptions options;
+  options.checkpoint = dir / "g.pt";
+  options.output_dir = dir / "library";
+  options.device = "cpu";
+  Translator(options).translate({dir / "in.png"});
+
+  const at::Tensor exact = read_image(dir / "exact/in.png");
+  const at::Tensor by_default = read_image(dir / "default/in.png");
+  EXPECT_TRUE(torch::equal(exact, read_image(dir / "library/in.png")));
+  EXPECT_TRUE(torch::equal(by_default, read_image(dir / "fast/in.png")));  // --fast: accepted
+  const at::Tensor levels = ((by_default - exact) * 127.5).abs().round();
+  EXPECT_LE(levels.max().item<double>(), 1.0);
+  const int64_t moved = (levels > 0).sum().item<int64_t>();
+  std::cout << "  resnet_9blocks ngf 16 at 256x256: " << moved << " of " << levels.numel()
+            << " 8-bit values one level away from --exact\n";
+  if (winograd_available()) {
+    EXPECT_GT(moved, 0);  // the Winograd path was taken
+  }
 }
 
 }  // namespace
