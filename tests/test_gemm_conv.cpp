@@ -37,7 +37,9 @@ TEST(GemmConv, ForwardAndGradientsMatchLibTorchs) {
   // Transposed: the official U-Net's 4x4/2/1 (with a 3-channel output), the ResNet's 3x3/2/1
   // with output padding 1, the book U-Net's 5x5/2/2/1. Convolutions: the 4x4/2/1 downsampling,
   // the discriminator's 4x4/1/1, the ResNet's 3x3/2/1 on an odd size (the last padding row is
-  // never read) and 7x7 unpadded. Odd sizes and channel counts are off the kernels' blocks.
+  // never read) and 7x7 unpadded. Odd sizes and channel counts are off the kernels' blocks. The
+  // first four transposed ones have weights no larger than twice an image's output, so their
+  // gradients take the blocked kernels; the last two keep GEMM's.
   const std::vector<Geometry> geometries = {
       {true, {2, 32, 8, 8}, 16, 4, 2, 1, 0},
       {true, {1, 24, 16, 16}, 3, 4, 2, 1, 0},
