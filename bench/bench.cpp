@@ -267,19 +267,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   synchronize(device);
   const double startup_to_first_step = seconds_since_process_start();
 
-  // The second (warm-up) step counts the arithmetic (the counter costs nothing measurable). It
-  // sees LibTorch's convolutions only, so that step runs without our oneDNN paths (Winograd, GEMM
-  // convolutions, the book U-Net's upsampling as a transposed convolution): the count is the
-  // direct convolutions', the same for every implementation.
-  double step_flops = 0;
-  {
-    ConvolutionFlopCounter counter;
-    use_kernel_paths({false, false, paths.fused_adam});
-    trainer.step(real_a[1], real_b[1]);
-    use_kernel_paths(paths);
-    step_flops = counter.flops();
-  }
-  for (int64_t i = 2; i < warmup; ++i) trainer.step(real_a[i], real_b[i]);
+  for (int64_t i = 1; i < warmup; ++i) trainer.step(real_a[i], real_b[i]);
   synchronize(device);
 
   std::vector<double> step_seconds;
@@ -293,13 +281,6 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     synchronize(device);
     step_seconds.push_back(seconds_since(start));
     others_cpu.push_back((machine_busy_seconds() - busy_before) - (own_cpu_seconds() - own_before));
-  }
-  if (!profile_out.empty()) {
-    // One more step under LibTorch's profiler: a Chrome trace of every operator (our oneDNN
-    // kernels appear inside their autograd nodes).
-    torch::autograd::profiler::RecordProfile profile(profile_out);
-    trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
-    synchronize(device);
   }
   std::vector<double> quiet;
   for (size_t i = 0; i < step_seconds.size(); ++i) {
@@ -335,6 +316,29 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     }
   }
 
+  // Read before the steps below, which are not training as a run has it.
+  const double peak_rss = peak_rss_mib();
+  if (!profile_out.empty()) {
+    // One more step under LibTorch's profiler: a Chrome trace of every operator (our oneDNN
+    // kernels appear inside their autograd nodes).
+    torch::autograd::profiler::RecordProfile profile(profile_out);
+    trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
+    synchronize(device);
+  }
+  // One more step counts the arithmetic (the counter costs nothing measurable). It sees
+  // LibTorch's convolutions only, so that step runs without our oneDNN paths (Winograd, GEMM
+  // convolutions, the book U-Net's upsampling as a transposed convolution): the count is the
+  // direct convolutions', the same for every implementation. It comes last: LibTorch's paths
+  // allocate differently, and counting during warm-up raised the measured peak memory.
+  double step_flops = 0;
+  {
+    ConvolutionFlopCounter counter;
+    use_kernel_paths({false, false, paths.fused_adam});
+    trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
+    use_kernel_paths(paths);
+    step_flops = counter.flops();
+  }
+
   const double step_median = median(step_seconds);
   std::cout << "{\"impl\": \"cyclegan\", \"arch\": \"" << model.arch << "\", \"ngf\": " << model.ngf
             << ", \"ndf\": " << model.ndf << ", \"size\": " << model.size
@@ -351,7 +355,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
             << ", \"step_gflop\": " << json_number(step_flops / 1e9) << ", \"gflops_per_s\": "
             << json_number(step_flops / 1e9 / (quiet.empty() ? step_median : median(quiet)))
             << ", \"startup_to_first_step_s\": " << json_number(startup_to_first_step)
-            << ", \"peak_rss_mib\": " << json_number(peak_rss_mib())
+            << ", \"peak_rss_mib\": " << json_number(peak_rss)
             << ", \"translate_images_per_s\": " << json_number(images_per_second)
             << ", \"translate_fast_images_per_s\": " << json_number(fast_images_per_second)
             << ", \"losses_last\": {\"g_total\": " << json_number(losses.g_total)
