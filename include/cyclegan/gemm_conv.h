@@ -8,7 +8,9 @@ namespace cyclegan {
 
 /// Convolutions and transposed convolutions through oneDNN's GEMM-based kernels on LibTorch's
 /// own layouts (nchw activations, PyTorch's weight layouts): no reordering of weights or
-/// activations on the way in or out.
+/// activations on the way in or out. (One exception: a transposed convolution whose weight is
+/// small against its image computes its gradients with oneDNN's blocked kernels, reordering in
+/// and out, which costs less there than GEMM; src/gemm_conv.cpp, blocked_backward.)
 ///
 /// Why: Debian's LibTorch computes transposed convolutions through BLAS (im2col / col2im, at a
 /// fraction of its convolutions' speed), and its oneDNN convolutions reorder the weights into a
