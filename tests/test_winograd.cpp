@@ -121,8 +121,8 @@ TEST(Winograd, FastTranslationStaysCloseToTheExactPath) {
   const at::Tensor fast = generator->forward(image);
   set_winograd_for_inference(false);
   const double difference = (fast - exact).abs().max().item<double>();
-  std::cout << "  resnet_9blocks ngf 16 at 64x64: translate --fast differs by " << difference
-            << " (output range [-1, 1])\n";
+  std::cout << "  resnet_9blocks ngf 16 at 64x64: translate (Winograd, its default) differs by "
+            << difference << " (output range [-1, 1])\n";
   EXPECT_GT(difference, 0.0);  // the Winograd path was taken
   EXPECT_LT(difference, 1e-4);
   EXPECT_TRUE(torch::equal(generator->forward(image), exact));  // and is off again
