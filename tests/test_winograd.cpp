@@ -115,16 +115,22 @@ TEST(Winograd, FastTranslationStaysCloseToTheExactPath) {
   init_weights(*generator);
   generator->eval();
   c10::InferenceMode inference;
-  const at::Tensor image = torch::rand({1, 3, 64, 64}) * 2 - 1;
+  // At 128 px the blocks' convolutions read 34x34 inputs: Winograd. At 64 px, 18x18: below
+  // 24x24 the direct convolution is faster, and stays.
+  const at::Tensor image = torch::rand({1, 3, 128, 128}) * 2 - 1;
+  const at::Tensor small_image = torch::rand({1, 3, 64, 64}) * 2 - 1;
   const at::Tensor exact = generator->forward(image);
+  const at::Tensor small_exact = generator->forward(small_image);
   set_winograd_for_inference(true);
   const at::Tensor fast = generator->forward(image);
+  const at::Tensor small_fast = generator->forward(small_image);
   set_winograd_for_inference(false);
   const double difference = (fast - exact).abs().max().item<double>();
-  std::cout << "  resnet_9blocks ngf 16 at 64x64: translate (Winograd, its default) differs by "
+  std::cout << "  resnet_9blocks ngf 16 at 128x128: translate (Winograd, its default) differs by "
             << difference << " (output range [-1, 1])\n";
   EXPECT_GT(difference, 0.0);  // the Winograd path was taken
   EXPECT_LT(difference, 1e-4);
+  EXPECT_TRUE(torch::equal(small_fast, small_exact));           // it was not, on 18x18 inputs
   EXPECT_TRUE(torch::equal(generator->forward(image), exact));  // and is off again
 }
 

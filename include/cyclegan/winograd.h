@@ -13,9 +13,10 @@ bool winograd_available();
 void set_winograd_enabled(bool enabled);
 bool winograd_enabled();
 
-/// Process-wide switch, default off: also take the Winograd path without gradients (what
-/// `cyclegan translate` does unless --exact). Faster, but a ResNet generator's output then differs
-/// from LibTorch's and PyTorch's direct convolution by about 2e-5 instead of matching to 1e-5.
+/// Process-wide switch, default off: also take the Winograd path without gradients, for inputs of
+/// at least 24x24 pixels (what `cyclegan translate` does unless --exact; on smaller ones the
+/// direct convolution is faster). Faster, but a ResNet generator's output then differs from
+/// LibTorch's and PyTorch's direct convolution by about 2e-5 instead of matching to 1e-5.
 void set_winograd_for_inference(bool enabled);
 bool winograd_for_inference();
 
