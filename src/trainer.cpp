@@ -5,6 +5,9 @@
 #include <torch/torch.h>
 
 #include <malloc.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -59,7 +62,18 @@ int64_t configure_threads(int64_t threads) {
   keep_freed_memory_for_reuse();
   const int64_t wanted =
       threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+#ifdef _OPENMP
+  // Not at::set_num_threads(): it also rebuilds LibTorch's pthreadpool (used only by XNNPACK and
+  // NNPACK, which our convolutions never reach), whose new worker spins for tens of milliseconds
+  // on a core that the first training step needs. And because it records the count for every
+  // thread, each thread's first parallel operation (loader workers included) rebuilt the pool
+  // again. Instead, this thread's lazy initialisation runs first, at LibTorch's default of one
+  // thread, and then only OpenMP's count for this thread changes. Other threads keep one.
+  at::get_num_threads();
+  omp_set_num_threads(static_cast<int>(wanted));
+#else
   at::set_num_threads(static_cast<int>(wanted));
+#endif
   return at::get_num_threads();
 }
 

@@ -22,9 +22,10 @@ class ProcessGroup;
 /// Resolves `auto | cpu | cuda | cuda:N`; throws ConfigError when CUDA is asked for but absent.
 torch::Device resolve_device(const std::string& name);
 
-/// Sets LibTorch's intra-op threads (0 = all cores; Debian's LibTorch otherwise runs one).
-/// Returns the number in use. Also makes the C allocator keep freed memory for reuse
-/// (keep_freed_memory_for_reuse()).
+/// Sets LibTorch's intra-op threads for the calling thread, the one that trains or translates
+/// (0 = all cores; Debian's LibTorch otherwise runs one). Other threads, such as the loader's
+/// workers, keep one. Returns the number in use. Also makes the C allocator keep freed memory for
+/// reuse (keep_freed_memory_for_reuse()).
 int64_t configure_threads(int64_t threads);
 
 /// A training step allocates and frees the same activation and gradient tensors every time.
