@@ -32,15 +32,20 @@ DIRECT = ["torch", "torch_cpu", "c10", "opencv_imgcodecs", "opencv_imgproc", "op
 BINDING = re.compile(r"binding file (\S+) \[0\] to (\S+) \[0\]: normal symbol `([^']*)'")
 
 
-def bindings(program, preload=None):
-    """{(referencing file, symbol): defining file} of one start of `program` (with --version)."""
-    env = dict(os.environ, LD_DEBUG="bindings")
+def loader_trace(program, what, preload=None):
+    """The dynamic loader's LD_DEBUG=`what` report of one start of `program` (with --version),
+    with `preload` loaded ahead of its own libraries."""
+    env = dict(os.environ, LD_DEBUG=what)
     if preload:
         env["LD_PRELOAD"] = ":".join(preload)
-    done = subprocess.run([program, "--version"], env=env, capture_output=True, text=True,
-                          check=True)
+    return subprocess.run([program, "--version"], env=env, capture_output=True, text=True,
+                          check=True).stderr
+
+
+def bindings(program, preload=None):
+    """{(referencing file, symbol): defining file} of one start of `program`."""
     found = {}
-    for line in done.stderr.splitlines():
+    for line in loader_trace(program, "bindings", preload).splitlines():
         match = BINDING.search(line)
         if match:
             found[(match.group(1), match.group(3))] = match.group(2)
@@ -108,7 +113,7 @@ def main(output):
             changed = strong_changes(default, bindings(probe, order))
             if not changed:
                 break
-            for before, after in set(changed.values()):
+            for before, after in sorted(set(changed.values())):
                 if order.index(before) > order.index(after):
                     order.remove(before)
                     order.insert(order.index(after), before)
@@ -129,12 +134,7 @@ def main(output):
 
 def lookups(program, preload=None):
     """How many libraries the dynamic loader checks over all symbol lookups of one start."""
-    env = dict(os.environ, LD_DEBUG="symbols")
-    if preload:
-        env["LD_PRELOAD"] = ":".join(preload)
-    done = subprocess.run([program, "--version"], env=env, capture_output=True, text=True,
-                          check=True)
-    return done.stderr.count("lookup in file=")
+    return loader_trace(program, "symbols", preload).count("lookup in file=")
 
 
 if __name__ == "__main__":
