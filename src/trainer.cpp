@@ -71,6 +71,8 @@ int64_t configure_threads(int64_t threads) {
   // thread, and then only OpenMP's count for this thread changes. Other threads keep one.
   at::get_num_threads();
   omp_set_num_threads(static_cast<int>(wanted));
+  // A LibTorch with its own copy of the OpenMP runtime (pip's) does not see that count.
+  if (at::get_num_threads() != wanted) at::set_num_threads(static_cast<int>(wanted));
 #else
   at::set_num_threads(static_cast<int>(wanted));
 #endif
