@@ -78,6 +78,9 @@ const std::vector<Field>& fields() {
       {"train", "device", &TrainConfig::device, kNoMin,
        "auto (CUDA if present), cpu, cuda, cuda:N"},
       {"train", "threads", &TrainConfig::threads, 0, "CPU threads for LibTorch; 0 = all cores"},
+      {"train", "cuda_graphs", &TrainConfig::cuda_graphs, kNoMin,
+       "on CUDA, record the step's kernels once as CUDA graphs and replay them (one process; "
+       "the first step of each input shape runs kernel by kernel)"},
       {"output", "dir", &TrainConfig::output_dir, kNoMin,
        "run directory: config, logs, samples, checkpoints"},
       {"output", "log_every", &TrainConfig::log_every, 1, "steps between progress lines"},
@@ -409,27 +412,21 @@ void apply_override(TrainConfig& config, const std::string& assignment, bool res
     throw ConfigError("--set '" + assignment + "': unknown key '" + name + "'" +
                       nearest_key_hint(name) + "; known keys: " + expected_keys_list());
   }
-  static const std::vector<std::string> kSafeOnResume = {"output.log_every",
-                                                         "output.sample_every",
-                                                         "output.checkpoint_every",
-                                                         "output.keep_checkpoints",
-                                                         "output.keep_every_epochs",
-                                                         "train.device",
-                                                         "train.threads",
-                                                         "data.workers",
-                                                         "data.prefetch",
-                                                         "train.max_steps",
-                                                         "distributed.backend",
-                                                         "distributed.timeout",
-                                                         "distributed.check_every"};
+  static const std::vector<std::string> kSafeOnResume = {
+      "output.log_every",        "output.sample_every",      "output.checkpoint_every",
+      "output.keep_checkpoints", "output.keep_every_epochs", "train.device",
+      "train.threads",           "train.cuda_graphs",        "data.workers",
+      "data.prefetch",           "train.max_steps",          "distributed.backend",
+      "distributed.timeout",     "distributed.check_every"};
   if (resuming &&
       std::find(kSafeOnResume.begin(), kSafeOnResume.end(), field->name()) == kSafeOnResume.end()) {
-    throw ConfigError(
-        "--set '" + assignment + "': key '" + field->name() +
-        "' cannot change when resuming (the run's configuration is kept); only " +
-        "output.*_every, output.keep_checkpoints, train.device, train.threads, train.max_steps, " +
-        "data.workers, data.prefetch, distributed.backend, distributed.timeout and "
-        "distributed.check_every can");
+    throw ConfigError("--set '" + assignment + "': key '" + field->name() +
+                      "' cannot change when resuming (the run's configuration is kept); only " +
+                      "output.*_every, output.keep_checkpoints, train.device, train.threads, "
+                      "train.cuda_graphs, " +
+                      "train.max_steps, " +
+                      "data.workers, data.prefetch, distributed.backend, distributed.timeout and "
+                      "distributed.check_every can");
   }
   set_field(config, *field, value, "--set: ");
 }

@@ -18,6 +18,7 @@
 
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/checkpoint.h"
+#include "cyclegan/cuda_graph.h"
 #include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/optimizer.h"
@@ -131,15 +132,13 @@ void zero_gradients(const std::vector<at::Tensor>& parameters) {
   }
 }
 
-double checked(const at::Tensor& loss, const char* term, int64_t step) {
-  const double value = loss.item<double>();
+void check_finite(double value, const char* term, int64_t step) {
   if (!std::isfinite(value)) {
     throw TrainingError("step " + std::to_string(step) + ": loss term '" + term + "' is " +
                         std::to_string(value) +
                         "; training stopped before updating weights with it (the last checkpoint "
                         "is kept). Try a lower train.learning_rate.");
   }
-  return value;
 }
 
 }  // namespace
@@ -246,17 +245,35 @@ void Trainer::set_learning_rate(double rate) {
   }
 }
 
+void Trainer::set_cuda_graphs(bool enabled) {
+  config_.cuda_graphs = enabled;
+  if (!enabled) graphs_.reset();
+}
+
 StepLosses Trainer::step(const at::Tensor& real_a, const at::Tensor& real_b) {
   return step_and_agree(real_a, real_b, false, nullptr);
 }
 
-StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor& real_b_in,
-                                   bool stop_requested, bool* stop_agreed) {
-  const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
-  const at::Tensor real_b = real_b_in.to(device_);
-  const int64_t step_number = steps_done_ + 1;
-  StepLosses losses;
+Trainer::~Trainer() = default;
 
+struct Trainer::StepGraphs {
+  CudaGraph generators;
+  CudaGraph discriminators;   // shares the generators' memory pool: they never run at once
+  at::Tensor real_a, real_b;  // copied in before each replay
+  at::Tensor pooled_fake_a, pooled_fake_b;  // the history pools' answers, copied in between
+  at::Tensor fake_a, fake_b;                // written by the generators' graph
+  at::Tensor generator_terms, discriminator_terms;
+};
+
+std::vector<const char*> Trainer::generator_term_names() const {
+  if (weights_.id > 0) {
+    return {"g_validity", "g_reconstr", "g_identity", "g_validity", "g_reconstr", "g_identity"};
+  }
+  return {"g_validity", "g_reconstr", "g_validity", "g_reconstr"};
+}
+
+at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
+                                    at::Tensor* fake_a, at::Tensor* fake_b) {
   // Generators, with the discriminators frozen: their gradients flow to the fakes only. The
   // objective is a sum of two parts that share no activations, one per generator applied first:
   // G_AB takes A images to fakes (judged by D_B, cycled back by G_BA) and, in the same batch, B
@@ -264,13 +281,11 @@ StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor
   // computed, so only half the activations of one graph for the whole sum are alive at a time,
   // and batching the identity pass with the translation saves the per-pass cost of the weights
   // (large for the U-Nets, whose inner layers are 1-4 pixels wide). The gradients add up to the
-  // whole sum's. No weight changes before every term has been checked to be finite.
+  // whole sum's.
   set_requires_grad(*d_a_, false);
   set_requires_grad(*d_b_, false);
   clear_gradients(*optimizer_g_);
-  double validity = 0;
-  double reconstr = 0;
-  double identity = 0;
+  std::vector<at::Tensor> terms;
   auto generator_part = [&](const at::Tensor& real, const at::Tensor& other_real,
                             GeneratorModule& first, GeneratorModule& back,
                             PatchDiscriminatorImpl& judge) {
@@ -281,54 +296,164 @@ StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor
     const at::Tensor fake = outputs.narrow(0, 0, n);
     const at::Tensor valid = gan_mse_loss(judge.forward(fake), 1.0);
     const at::Tensor cycle_error = mean_absolute_error(back.forward(fake), real);
-    validity += checked(valid, "g_validity", step_number);
-    reconstr += checked(cycle_error, "g_reconstr", step_number);
+    terms.push_back(valid);
+    terms.push_back(cycle_error);
     at::Tensor part = weights_.validation * valid + weights_.reconstr * cycle_error;
     if (with_identity) {
       const at::Tensor identity_error =
           mean_absolute_error(outputs.narrow(0, n, other_real.size(0)), other_real);
-      identity += checked(identity_error, "g_identity", step_number);
+      terms.push_back(identity_error);
       part = part + weights_.id * identity_error;
     }
     part.backward();
     return fake.detach();
   };
-  const at::Tensor fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_);
-  const at::Tensor fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_);
-  // In a data-parallel run the generators' gradients are averaged over the ranks while the
-  // discriminators compute: nothing below reads the generators' weights, so their update can
-  // wait until the end of the step.
+  *fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_);
+  *fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_);
   zero_gradients(cancelled_biases_g_);
-  std::function<void()> finish_generator_average;
-  if (group_) {
-    finish_generator_average =
-        group_->start_average(gradients(*optimizer_g_), "averaging the generators' gradients");
-  }
+  return at::stack(terms);
+}
 
+at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
+                                        const at::Tensor& pooled_fake_a,
+                                        const at::Tensor& pooled_fake_b) {
   // Discriminators: real -> 1, a fake from the history pool -> 0, real and fake in one batch. The
-  // fakes are the ones computed above, detached, so no generator pass is repeated.
+  // fakes are the ones the generators' half computed, detached, so no generator pass is repeated.
   set_requires_grad(*d_a_, true);
   set_requires_grad(*d_b_, true);
   clear_gradients(*optimizer_d_);
   auto discriminator_part = [&](PatchDiscriminatorImpl& discriminator, const at::Tensor& real,
-                                const at::Tensor& pooled_fake, const char* term) {
+                                const at::Tensor& pooled_fake) {
     const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
-    const at::Tensor loss = discriminator_loss(scores.narrow(0, 0, real.size(0)),
-                                               scores.narrow(0, real.size(0), pooled_fake.size(0)));
-    const double value = checked(loss, term, step_number);
-    return std::make_pair(loss, value);
+    return discriminator_loss(scores.narrow(0, 0, real.size(0)),
+                              scores.narrow(0, real.size(0), pooled_fake.size(0)));
   };
-  const auto [loss_d_a, value_d_a] =
-      discriminator_part(*d_a_, real_a, pool_a_.query(fake_a), "d_a");
-  const auto [loss_d_b, value_d_b] =
-      discriminator_part(*d_b_, real_b, pool_b_.query(fake_b), "d_b");
+  const at::Tensor loss_d_a = discriminator_part(*d_a_, real_a, pooled_fake_a);
+  const at::Tensor loss_d_b = discriminator_part(*d_b_, real_b, pooled_fake_b);
   (loss_d_a + loss_d_b).backward();
   zero_gradients(cancelled_biases_d_);
-  std::function<void()> finish_discriminator_average;
-  if (group_) {
-    finish_discriminator_average =
-        group_->start_average(gradients(*optimizer_d_), "averaging the discriminators' gradients");
+  return at::stack({loss_d_a, loss_d_b});
+}
+
+void Trainer::capture_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b) {
+  auto graphs = std::make_unique<StepGraphs>();
+  const auto options = real_a.options().device(device_);
+  graphs->real_a = at::empty(real_a.sizes(), options);
+  graphs->real_b = at::empty(real_b.sizes(), options);
+  // fake_a = G_BA(real_b) has real_b's shape, and fake_b real_a's.
+  graphs->pooled_fake_a = at::empty(real_b.sizes(), options);
+  graphs->pooled_fake_b = at::empty(real_a.sizes(), options);
+  // The gradients the recording leaves in .grad live in the graphs' pool; every replay
+  // rewrites them in place, where the optimizers read them.
+  graphs->generators.capture(device_, [&] {
+    graphs->generator_terms =
+        generator_phase(graphs->real_a, graphs->real_b, &graphs->fake_a, &graphs->fake_b);
+  });
+  graphs->discriminators.capture(
+      device_,
+      [&] {
+        graphs->discriminator_terms = discriminator_phase(
+            graphs->real_a, graphs->real_b, graphs->pooled_fake_a, graphs->pooled_fake_b);
+      },
+      &graphs->generators);
+  graphs_ = std::move(graphs);
+}
+
+bool Trainer::replay_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b) {
+  // Data-parallel runs average gradients between the halves, outside any graph.
+  if (!device_.is_cuda() || group_ || !config_.cuda_graphs || graphs_failed_) return false;
+  std::vector<int64_t> shapes = real_a.sizes().vec();
+  for (const int64_t size : real_b.sizes()) shapes.push_back(size);
+  if (graphs_ &&
+      !(graphs_->real_a.sizes() == real_a.sizes() && graphs_->real_b.sizes() == real_b.sizes())) {
+    graphs_.reset();  // a step kernel by kernel drops the graphs' gradients from .grad
   }
+  if (!graphs_) {
+    // A shape's first step runs kernel by kernel: cuDNN picks its algorithms and LibTorch makes
+    // its handles and workspaces then, none of which may happen while recording.
+    if (shapes != last_eager_shapes_) {
+      last_eager_shapes_ = shapes;
+      return false;
+    }
+    std::string failure;
+    try {
+      capture_step_graphs(real_a, real_b);
+    } catch (const c10::Error& e) {
+      failure = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      console::warn("cannot record the training step as CUDA graphs (" + failure +
+                    "); stepping kernel by kernel");
+      graphs_.reset();
+      graphs_failed_ = true;
+      return false;
+    }
+  }
+  graphs_->real_a.copy_(real_a);
+  graphs_->real_b.copy_(real_b);
+  graphs_->generators.replay();
+  graphs_->pooled_fake_a.copy_(pool_a_.query(graphs_->fake_a));
+  graphs_->pooled_fake_b.copy_(pool_b_.query(graphs_->fake_b));
+  graphs_->discriminators.replay();
+  return true;
+}
+
+StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor& real_b_in,
+                                   bool stop_requested, bool* stop_agreed) {
+  const int64_t step_number = steps_done_ + 1;
+  at::Tensor generator_terms;
+  at::Tensor discriminator_terms;
+  std::function<void()> finish_generator_average;
+  std::function<void()> finish_discriminator_average;
+  if (replay_step_graphs(real_a_in, real_b_in)) {
+    generator_terms = graphs_->generator_terms;
+    discriminator_terms = graphs_->discriminator_terms;
+  } else {
+    graphs_.reset();
+    const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
+    const at::Tensor real_b = real_b_in.to(device_);
+    at::Tensor fake_a;
+    at::Tensor fake_b;
+    generator_terms = generator_phase(real_a, real_b, &fake_a, &fake_b);
+    // In a data-parallel run the generators' gradients are averaged over the ranks while the
+    // discriminators compute: nothing below reads the generators' weights, so their update can
+    // wait until the end of the step.
+    if (group_) {
+      finish_generator_average =
+          group_->start_average(gradients(*optimizer_g_), "averaging the generators' gradients");
+    }
+    discriminator_terms =
+        discriminator_phase(real_a, real_b, pool_a_.query(fake_a), pool_b_.query(fake_b));
+    if (group_) {
+      finish_discriminator_average = group_->start_average(
+          gradients(*optimizer_d_), "averaging the discriminators' gradients");
+    }
+  }
+
+  // Every term, read in one transfer (on a GPU the one wait per step), and checked to be finite
+  // before any weight changes.
+  const at::Tensor values =
+      at::cat({generator_terms, discriminator_terms}).to(at::kCPU, at::kDouble).contiguous();
+  const double* value = values.data_ptr<double>();
+  std::vector<const char*> names = generator_term_names();
+  names.push_back("d_a");
+  names.push_back("d_b");
+  for (size_t i = 0; i < names.size(); ++i) check_finite(value[i], names[i], step_number);
+  StepLosses losses;
+  double validity = 0;
+  double reconstr = 0;
+  double identity = 0;
+  const size_t per_part = weights_.id > 0 ? 3 : 2;
+  for (size_t part = 0; part < 2; ++part) {
+    validity += value[part * per_part];
+    reconstr += value[part * per_part + 1];
+    if (per_part == 3) identity += value[part * per_part + 2];
+  }
+  const double value_d_a = value[2 * per_part];
+  const double value_d_b = value[2 * per_part + 1];
+
   if (finish_generator_average) finish_generator_average();
   optimizer_g_->step();
   if (finish_discriminator_average) finish_discriminator_average();
@@ -489,6 +614,7 @@ void Trainer::save_state(const fs::path& path,
 }
 
 void Trainer::load_state(const fs::path& path) {
+  graphs_.reset();  // loading replaces the parameters' storage, which the graphs have recorded
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path.string(), device_);

@@ -224,6 +224,7 @@ TEST(ResumeOverrides, OnlyKeysThatCannotChangeResultsMayChange) {
   EXPECT_NO_THROW(apply_override(config, "train.max_steps=100", true));
   EXPECT_NO_THROW(apply_override(config, "output.log_every=5", true));
   EXPECT_NO_THROW(apply_override(config, "threads=1", true));
+  EXPECT_NO_THROW(apply_override(config, "train.cuda_graphs=false", true));
   try {
     apply_override(config, "train.learning_rate=0.1", true);
     FAIL();

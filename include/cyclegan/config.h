@@ -41,6 +41,7 @@ struct TrainConfig {
   int64_t seed = 0;
   std::string device = "auto";  ///< auto | cpu | cuda | cuda:N
   int64_t threads = 0;          ///< 0 = all cores
+  bool cuda_graphs = true;      ///< replay each step's kernels as CUDA graphs (CUDA only)
 
   // output
   std::string output_dir = "runs/cyclegan";

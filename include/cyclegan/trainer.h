@@ -62,10 +62,12 @@ class Trainer {
   /// trains on its shard of every global batch, averages every gradient over the ranks, and
   /// leaves the run directory to rank 0.
   explicit Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group = nullptr);
+  ~Trainer();
 
   /// One round as in the paper: generators (discriminators frozen), then both discriminators on
   /// pooled fakes. real_a, real_b: [N, C, H, W] in [-1, 1]. Throws TrainingError on a non-finite
-  /// loss before any weight is updated with it.
+  /// loss before any weight is updated with it. On CUDA with config.cuda_graphs, from the second
+  /// step of a shape on, both halves replay CUDA graphs recorded from that step (same kernels).
   StepLosses step(const at::Tensor& real_a, const at::Tensor& real_b);
 
   /// Trains for the configured epochs (or max_steps) over config.data_root, writing the run
@@ -106,6 +108,10 @@ class Trainer {
   std::vector<std::filesystem::path> save_networks(const std::filesystem::path& dir) const;
 
   void set_learning_rate(double rate);
+  /// Turns config.cuda_graphs on or off from the next step on (off: drops recorded graphs).
+  void set_cuda_graphs(bool enabled);
+  /// Whether the last step replayed CUDA graphs.
+  bool replaying_cuda_graphs() const { return graphs_ != nullptr; }
 
   GeneratorPtr g_ab() const { return g_ab_; }
   GeneratorPtr g_ba() const { return g_ba_; }
@@ -133,6 +139,25 @@ class Trainer {
   ImagePool pool_a_;
   ImagePool pool_b_;
   int64_t steps_done_ = 0;
+
+  struct StepGraphs;  // the recorded halves of a step and the tensors they read and write
+  std::unique_ptr<StepGraphs> graphs_;
+  std::vector<int64_t> last_eager_shapes_;  // real_a's then real_b's sizes
+  bool graphs_failed_ = false;              // a capture failed: step kernel by kernel from then on
+
+  /// The generators' half of a step: both generators' forward and backward passes, their
+  /// gradients left in .grad. Returns the loss terms (generator_term_names() order), stacked,
+  /// and the fakes, detached.
+  at::Tensor generator_phase(const at::Tensor& real_a, const at::Tensor& real_b, at::Tensor* fake_a,
+                             at::Tensor* fake_b);
+  /// The discriminators' half: real -> 1, pooled fake -> 0. Returns [loss_d_a, loss_d_b].
+  at::Tensor discriminator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
+                                 const at::Tensor& pooled_fake_a, const at::Tensor& pooled_fake_b);
+  std::vector<const char*> generator_term_names() const;
+  /// Runs both halves of the step from CUDA graphs, recording them first when this shape was
+  /// stepped once before; false when the step must run kernel by kernel instead.
+  bool replay_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b);
+  void capture_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b);
 
   /// step(), and in a data-parallel run the agreement of all ranks on the losses and on
   /// whether to stop (any rank asked): every rank then stops after the same step.
