@@ -202,6 +202,8 @@ struct ModelArguments {
   double lambda_id = 5;
   int64_t seed = 0;
   std::string device = "cpu";
+  bool cuda_graphs = true;
+  int64_t pool_size = 50;
 };
 
 void add_model_options(CLI::App& command, ModelArguments& model) {
@@ -214,6 +216,10 @@ void add_model_options(CLI::App& command, ModelArguments& model) {
   command.add_option("--lambda-id", model.lambda_id, "identity weight")->capture_default_str();
   command.add_option("--seed", model.seed)->capture_default_str();
   command.add_option("--device", model.device, "cpu, cuda, cuda:N")->capture_default_str();
+  command.add_option("--cuda-graphs", model.cuda_graphs, "on CUDA, replay steps as CUDA graphs")
+      ->capture_default_str();
+  command.add_option("--pool-size", model.pool_size, "history pool of fakes")
+      ->capture_default_str();
 }
 
 TrainConfig make_config(const ModelArguments& model) {
@@ -227,6 +233,8 @@ TrainConfig make_config(const ModelArguments& model) {
   config.lambda_id = model.lambda_id;
   config.seed = model.seed;
   config.device = model.device;
+  config.cuda_graphs = model.cuda_graphs;
+  config.pool_size = model.pool_size;
   return config;
 }
 
@@ -316,11 +324,14 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     }
   }
 
+  // Whether the timed steps replayed CUDA graphs (the steps below do not).
+  const bool cuda_graphs = trainer.replaying_cuda_graphs();
   // Read before the steps below, which are not training as a run has it.
   const double peak_rss = peak_rss_mib();
   if (!profile_out.empty()) {
     // One more step under LibTorch's profiler: a Chrome trace of every operator (our oneDNN
     // kernels appear inside their autograd nodes).
+    trainer.set_cuda_graphs(false);  // a graph's replay has no operators to see
     torch::autograd::profiler::RecordProfile profile(profile_out);
     trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
     synchronize(device);
@@ -333,6 +344,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   double step_flops = 0;
   {
     ConvolutionFlopCounter counter;
+    trainer.set_cuda_graphs(false);
     use_kernel_paths({false, false, paths.fused_adam});
     trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
     use_kernel_paths(paths);
@@ -364,17 +376,26 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
             << ", \"blas\": " << json_strings(loaded_blas())
             << ", \"winograd\": " << (cyclegan::winograd_enabled() ? "true" : "false")
             << ", \"gemm_conv\": " << (cyclegan::gemm_conv_enabled() ? "true" : "false")
-            << ", \"fused_adam\": " << (cyclegan::FusedAdam::enabled() ? "true" : "false") << "}"
-            << std::endl;
+            << ", \"fused_adam\": " << (cyclegan::FusedAdam::enabled() ? "true" : "false")
+            << ", \"cuda_graphs\": " << (cuda_graphs ? "true" : "false") << "}" << std::endl;
   return 0;
 }
 
 // Writes the initial weights and K input pairs for bench/reference_step.py --weights, trains K
 // steps on them and writes our losses next to them.
-int run_check(const ModelArguments& model, int64_t steps, const fs::path& out) {
+int run_check(const ModelArguments& model, int64_t steps, const fs::path& out,
+              bool deterministic_cuda) {
   cyclegan::configure_threads(model.threads);
   fs::create_directories(out);
   Trainer trainer(make_config(model));
+  if (deterministic_cuda) {
+    // Fixed cuDNN algorithms in full fp32, not the fastest by timing in TF32: two processes then
+    // compute alike but for the order of atomic additions (reflection padding's backward).
+    at::globalContext().setBenchmarkCuDNN(false);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
   cyclegan::export_state_dict(out / "g_AB.pth", *trainer.g_ab());
   cyclegan::export_state_dict(out / "g_BA.pth", *trainer.g_ba());
   cyclegan::export_state_dict(out / "d_A.pth", *trainer.d_a());
@@ -489,6 +510,9 @@ int main(int argc, char** argv) {
   add_model_options(*check, model);
   check->add_option("--steps", steps)->capture_default_str();
   check->add_option("--out", out)->required();
+  bool deterministic_cuda = false;
+  check->add_flag("--deterministic-cuda", deterministic_cuda,
+                  "cuDNN's deterministic algorithms without TF32, to compare two runs");
 
 #ifndef CYCLEGAN_BENCH_ONLY
   int64_t files = 1000;
@@ -511,7 +535,7 @@ int main(int argc, char** argv) {
       return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
                        KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam}, profile_out);
     }
-    if (*check) return run_check(model, steps, out);
+    if (*check) return run_check(model, steps, out, deterministic_cuda);
     if (*peak) return run_peak(model.threads, model.device);
 #ifndef CYCLEGAN_BENCH_ONLY
     return run_loader(files, model.size, steps, root);

@@ -9,8 +9,10 @@
 # `run` builds cyclegan_bench with CYCLEGAN_BENCH_ONLY against that PyTorch's LibTorch (CMake;
 # where CMake cannot configure a CUDA LibTorch, the same sources with g++ directly), then runs
 # bench/run.py --device cuda: our trainer beside bench/reference_step.py under that PyTorch, the
-# loss check first. Also LibTorch's per-parameter Adam instead of ours (what the multi-tensor
-# update moved) and a profile of one of our steps. Environment: CONFIGS, STEPS, WARMUP, REPEAT.
+# loss check first, after whether CUDA graph replays compute what kernel-by-kernel steps do (runs
+# of fixed deterministic cuDNN algorithms). Then the configurations again without CUDA graphs
+# (what they moved), and a profile of one kernel-by-kernel step.
+# Environment: CONFIGS, STEPS, WARMUP, REPEAT.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 deps=${CYCLEGAN_DEPS_PREFIX:-$PWD/.devdeps/usr}
@@ -65,6 +67,14 @@ build_with_gxx() {
   local flags=(-O3 -DNDEBUG -std=c++17 -fopenmp -Wall -Wextra "-D_GLIBCXX_USE_CXX11_ABI=$abi"
     -DCYCLEGAN_BENCH_ONLY '-DCYCLEGAN_VERSION="gpu"' -Iinclude -isystem "$torch_dir/include"
     -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$deps/include")
+  # CUDA graphs (src/cuda_graph.cpp) need the CUDA runtime's headers: the toolkit's, or the
+  # nvidia-cuda-runtime wheel's beside PyTorch.
+  local runtime_header
+  runtime_header=$(find /usr/local/cuda/include "$(dirname "$torch_dir")/nvidia" \
+    -name cuda_runtime_api.h 2>/dev/null | head -n 1)
+  if [ -e "$torch_dir/lib/libtorch_cuda.so" ] && [ -n "$runtime_header" ]; then
+    flags+=(-DCYCLEGAN_WITH_CUDA -isystem "$(dirname "$runtime_header")")
+  fi
   # shellcheck disable=SC2016  # $@ and $(basename) belong to the inner shell
   printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -I{} sh -c \
     'g++ "$@" -c {} -o '"$build"'/objects/$(basename {} .cpp).o || exit 255' _ "${flags[@]}" ||
@@ -101,16 +111,66 @@ if [ ! -x "$bench" ]; then
   exit 1
 fi
 
+model=(--arch resnet_9blocks --ngf 64 --ndf 64 --size 256 --device cuda)
+# The U-Net has no reflection padding, whose backward adds atomically: with cuDNN's deterministic
+# algorithms its runs agree bit for bit, so replays must match kernel-by-kernel steps exactly. Two
+# kernel-by-kernel ResNet runs show what the atomic additions alone do over the same steps.
+check() {
+  timeout 120 "$bench" check --ngf 64 --ndf 64 --size 128 --device cuda --pool-size 2 --steps 6 \
+    --deterministic-cuda "$@" >/dev/null
+}
+echo "== CUDA graphs against kernel-by-kernel steps: 6 steps at 128 (history pool of 2, so the"
+echo "   last ones draw from it), deterministic cuDNN, no TF32"
+check --arch unet_128 --cuda-graphs 0 --out "$out/check_unet_0"
+check --arch unet_128 --cuda-graphs 1 --out "$out/check_unet_1"
+check --arch resnet_9blocks --cuda-graphs 0 --out "$out/check_resnet_0"
+check --arch resnet_9blocks --cuda-graphs 0 --out "$out/check_resnet_0b"
+"$python" - "$out" <<'PYTHON' | tee "$out/graph_check.txt"
+import json, sys
+def compare(first, second, title):
+    first, second = (json.load(open(f"{sys.argv[1]}/{name}/losses_cpp.json")) for name in (first, second))
+    print("==", title)
+    worst = 0.0
+    for a, b in zip(first, second):
+        terms = [k for k in a if k != "step"]
+        difference = max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for k in terms)
+        worst = max(worst, difference)
+        print("step %d g_total %.6f/%.6f d_a %.6f/%.6f d_b %.6f/%.6f  max rel diff %.2e" % (
+            a["step"], a["g_total"], b["g_total"], a["d_a"], b["d_a"], a["d_b"], b["d_b"], difference))
+    print("largest relative difference: %.2e" % worst)
+compare("check_unet_0", "check_unet_1", "unet_128: kernel by kernel vs CUDA graphs (should agree exactly)")
+compare("check_resnet_0", "check_resnet_0b",
+        "resnet_9blocks: kernel by kernel twice (reflection padding's atomic additions)")
+PYTHON
+rm -rf "$out"/check_unet_[01] "$out"/check_resnet_0 "$out"/check_resnet_0b
+
 timeout "${SUITE_TIMEOUT:-420}" "$python" bench/run.py --bench "$bench" --device cuda \
   --reference-python "$python" --configs "${CONFIGS:-r9_256,r9_128,unet128,book_unet}" \
   --steps "${STEPS:-20}" --warmup "${WARMUP:-5}" --repeat "${REPEAT:-2}" --translate-images 20 \
   --json-out "$out/suite.jsonl" 2>&1 | tee "$out/suite.txt"
 
-model=(--arch resnet_9blocks --ngf 64 --ndf 64 --size 256 --device cuda --warmup 5)
-echo "== r9_256: LibTorch's Adam::step (one update per parameter) instead of ours"
-timeout 120 "$bench" train "${model[@]}" --steps 20 --no-fused-adam | tee "$out/r9_256_libtorch_adam.json" |
-  "$python" -c 'import json, sys; r = json.loads(sys.stdin.read()); print("step median %.4f s" % r["step_median_s"])'
-echo "== r9_256: one profiled step of ours, self time per operator"
-timeout 120 "$bench" train "${model[@]}" --steps 3 --profile "$out/r9_256_trace.json" >/dev/null &&
-  "$python" bench/profile_summary.py "$out/r9_256_trace.json" --top 25 | tee "$out/r9_256_profile.txt"
+configs=${CONFIGS:-r9_256,r9_128,unet128,book_unet}
+for config in ${configs//,/ }; do
+  case $config in
+    r9_256) args=(--arch resnet_9blocks --ngf 64 --ndf 64 --size 256 --lambda-id 5) ;;
+    r9_128) args=(--arch resnet_9blocks --ngf 64 --ndf 64 --size 128 --lambda-id 5) ;;
+    unet128) args=(--arch unet_128 --ngf 64 --ndf 64 --size 128 --lambda-id 5) ;;
+    *) continue ;;
+  esac
+  echo "== $config without CUDA graphs (kernel by kernel), then with, alternating"
+  for run in 1 2; do
+    for graphs in 0 1; do
+      timeout 120 "$bench" train "${args[@]}" --device cuda --steps "${STEPS:-20}" \
+        --warmup "${WARMUP:-5}" --cuda-graphs "$graphs" >"$out/${config}_graphs${graphs}_$run.json" &&
+        "$python" -c 'import json, sys; r = json.load(open(sys.argv[1]))
+print("graphs %s: step median %.4f s (min %.4f, max %.4f), replayed %s" % (sys.argv[2],
+      r["step_median_s"], r["step_min_s"], r["step_max_s"], r["cuda_graphs"]))' \
+          "$out/${config}_graphs${graphs}_$run.json" "$graphs"
+    done
+  done | tee "$out/${config}_graphs.txt"
+done
+echo "== r9_256: one profiled kernel-by-kernel step of ours, self time per operator"
+timeout 120 "$bench" train "${model[@]}" --warmup 5 --steps 3 --profile "$out/r9_256_trace.json" \
+  >/dev/null && "$python" bench/profile_summary.py "$out/r9_256_trace.json" --top 25 |
+  tee "$out/r9_256_profile.txt"
 gzip -f "$out/r9_256_trace.json"
