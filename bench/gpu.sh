@@ -2,12 +2,14 @@
 # The CUDA side of the benchmark suite, for a GPU host that has PyTorch (hence its LibTorch), CMake
 # and a compiler, but no OpenCV, Gloo or package registry: the `device` machines of this project.
 #
-#   bash bench/gpu.sh deps         # here, on Debian: copy yaml-cpp and CLI11 (the installed
-#                                  # packages' files) into .devdeps/usr, to take along
-#   bash bench/gpu.sh run [OUT]    # there: build, then the suite with --device cuda, into OUT
+#   bash bench/gpu.sh deps         # here, on Debian: copy yaml-cpp, CLI11 and GoogleTest's
+#                                  # sources (the installed packages' files) into .devdeps/usr
+#   bash bench/gpu.sh run [OUT]    # there: build, the CUDA tests, then the suite, into OUT
+#   bash bench/gpu.sh tests [OUT]  # there: build and run the CUDA tests only
 #
 # `run` builds cyclegan_bench with CYCLEGAN_BENCH_ONLY against that PyTorch's LibTorch (CMake;
-# where CMake cannot configure a CUDA LibTorch, the same sources with g++ directly), then runs
+# where CMake cannot configure a CUDA LibTorch, the same sources with g++ directly), and with CMake
+# cyclegan_gpu_tests (tests/test_cuda_graph.cpp), which it runs first. Then it runs
 # bench/run.py --device cuda: our trainer beside bench/reference_step.py under that PyTorch, the
 # loss check first, after whether CUDA graph replays compute what kernel-by-kernel steps do (runs
 # of fixed deterministic cuDNN algorithms). Then the configurations again without CUDA graphs
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.." || exit 1
 deps=${CYCLEGAN_DEPS_PREFIX:-$PWD/.devdeps/usr}
 
 if [ "${1:-}" = deps ]; then
-  for package in libyaml-cpp-dev libyaml-cpp0.7 libcli11-dev; do
+  for package in libyaml-cpp-dev libyaml-cpp0.7 libcli11-dev googletest; do
     dpkg -L "$package" >/dev/null || { echo "gpu.sh: install $package first" >&2; exit 1; }
     dpkg -L "$package" | while read -r file; do
       if [ -f "$file" ] || [ -L "$file" ]; then
@@ -30,7 +32,8 @@ if [ "${1:-}" = deps ]; then
   du -sh "$deps"
   exit 0
 fi
-[ "${1:-}" = run ] || { sed -n 2,13p "$0"; exit 2; }
+mode=${1:-}
+[ "$mode" = run ] || [ "$mode" = tests ] || { sed -n 2,17p "$0"; exit 2; }
 
 out=${2:-${OUT:-$PWD/gpu-results}}
 mkdir -p "$out"
@@ -52,9 +55,14 @@ torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__
 abi=$("$python" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
 
 build_with_cmake() {
+  local googletest=() targets=(cyclegan_bench)
+  if [ -d "$deps/src/googletest" ]; then
+    googletest=("-DCYCLEGAN_GOOGLETEST_SOURCE=$deps/src/googletest")
+    targets+=(cyclegan_gpu_tests)
+  fi
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCYCLEGAN_BENCH_ONLY=ON \
-    -DCMAKE_PREFIX_PATH="$torch_dir/share/cmake;$deps" &&
-    ninja -C "$build" -k 0 -j "$(nproc)" cyclegan_bench
+    -DCMAKE_PREFIX_PATH="$torch_dir/share/cmake;$deps" "${googletest[@]}" &&
+    ninja -C "$build" -k 0 -j "$(nproc)" "${targets[@]}"
 }
 
 # The sources CMake would build (its CYCLEGAN_STEP_SOURCES list, read from CMakeLists.txt).
@@ -103,6 +111,15 @@ else
     grep -E "error|Error" "$out/build_gxx.log" | head -n 40
   fi
 fi
+if [ -x "$build/cyclegan_gpu_tests" ]; then
+  echo "== cyclegan_gpu_tests: tests/test_cuda_graph.cpp on this GPU"
+  timeout 300 "$build/cyclegan_gpu_tests" >"$out/gpu_tests.txt" 2>&1
+  echo "exit status $?" >>"$out/gpu_tests.txt"
+  grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|exit status" "$out/gpu_tests.txt"
+else
+  echo "no cyclegan_gpu_tests (GoogleTest's sources not in $deps/src, or no CMake build)"
+fi
+[ "$mode" = tests ] && exit 0
 bench=$build/cyclegan_bench
 if [ ! -x "$bench" ]; then
   echo "no cyclegan_bench: PyTorch's side alone, r9_256"
