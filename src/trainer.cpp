@@ -390,6 +390,11 @@ bool Trainer::replay_step_graphs(const at::Tensor& real_a, const at::Tensor& rea
       graphs_failed_ = true;
       return false;
     }
+    if (!graphs_announced_) {
+      console::info("step " + std::to_string(steps_done_ + 1) +
+                    " on: replaying the training step as CUDA graphs (train.cuda_graphs)");
+      graphs_announced_ = true;
+    }
   }
   graphs_->real_a.copy_(real_a);
   graphs_->real_b.copy_(real_b);

@@ -144,6 +144,7 @@ class Trainer {
   std::unique_ptr<StepGraphs> graphs_;
   std::vector<int64_t> last_eager_shapes_;  // real_a's then real_b's sizes
   bool graphs_failed_ = false;              // a capture failed: step kernel by kernel from then on
+  bool graphs_announced_ = false;           // the log says once that steps replay graphs
 
   /// The generators' half of a step: both generators' forward and backward passes, their
   /// gradients left in .grad. Returns the loss terms (generator_term_names() order), stacked,
