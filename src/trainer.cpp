@@ -362,8 +362,6 @@ void Trainer::capture_step_graphs(const at::Tensor& real_a, const at::Tensor& re
 bool Trainer::replay_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b) {
   // Data-parallel runs average gradients between the halves, outside any graph.
   if (!device_.is_cuda() || group_ || !config_.cuda_graphs || graphs_failed_) return false;
-  std::vector<int64_t> shapes = real_a.sizes().vec();
-  for (const int64_t size : real_b.sizes()) shapes.push_back(size);
   if (graphs_ &&
       !(graphs_->real_a.sizes() == real_a.sizes() && graphs_->real_b.sizes() == real_b.sizes())) {
     graphs_.reset();  // a step kernel by kernel drops the graphs' gradients from .grad
@@ -371,6 +369,8 @@ bool Trainer::replay_step_graphs(const at::Tensor& real_a, const at::Tensor& rea
   if (!graphs_) {
     // A shape's first step runs kernel by kernel: cuDNN picks its algorithms and LibTorch makes
     // its handles and workspaces then, none of which may happen while recording.
+    std::vector<int64_t> shapes = real_a.sizes().vec();
+    for (const int64_t size : real_b.sizes()) shapes.push_back(size);
     if (shapes != last_eager_shapes_) {
       last_eager_shapes_ = shapes;
       return false;
@@ -416,7 +416,6 @@ StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor
     generator_terms = graphs_->generator_terms;
     discriminator_terms = graphs_->discriminator_terms;
   } else {
-    graphs_.reset();
     const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
     const at::Tensor real_b = real_b_in.to(device_);
     at::Tensor fake_a;
