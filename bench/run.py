@@ -122,6 +122,15 @@ def fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
+def tuning_environment():
+    """Environment variables that change which kernels or threads BLAS and OpenMP use, e.g.
+    OPENBLAS_CORETYPE=Haswell, which halves OpenBLAS's matrix-product peak on AVX-512 CPUs (and
+    PyTorch's transposed convolutions with it): set, they belong beside every figure."""
+    prefixes = ("OPENBLAS_", "GOTO", "OMP_", "MKL_", "DNNL_", "ONEDNN_", "GLIBC_TUNABLES",
+                "MALLOC_", "KMP_")
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(prefixes)}
+
+
 def measure_peak(bench, threads, device):
     return run_json([bench, "peak", "--threads", str(threads), "--device", device])["gflops_per_s"]
 
@@ -163,8 +172,12 @@ def main():
         global REFERENCE_COMMAND
         REFERENCE_COMMAND = [options.reference_python, REFERENCE]
     peak = measure_peak(options.bench, options.threads, options.device)
+    environment = tuning_environment()
     print("machine: %d cores, %d threads, device %s; %.0f GFLOP/s fp32 matrix-product peak "
-          "(measured)" % (os.cpu_count(), options.threads, options.device, peak))
+          "(measured)%s" % (os.cpu_count(), options.threads, options.device, peak,
+                            "; environment: " + " ".join("%s=%s" % item for item in
+                                                         environment.items())
+                            if environment else ""))
     lines = []
     header = ("%-10s %8s %8s %6s | %7s %5s %7s | %7s %7s %6s | %7s %7s %6s | %6s %6s %6s | %7s %5s"
               % ("config", "ours s", "torch s", "ratio", "GFLOP/s", "%peak", "torch", "ours/s",
@@ -184,7 +197,7 @@ def main():
             "size": config[3], "lambda_id": config[4], "threads": options.threads,
             "device": options.device, "pytorch_version": theirs[0].get("torch_version"),
             "blas": ours[0]["blas"], "mkldnn": ours[0]["mkldnn"], "peak_gflops_per_s": peak,
-            "step_gflop": gflop, "loss_max_rel_diff_per_step": worst,
+            "environment": environment, "step_gflop": gflop, "loss_max_rel_diff_per_step": worst,
             "ours": a, "pytorch": b,
             "step_ratio": ratio(a["step_s"], b["step_s"]),
             "gflops_per_s": gflop / a["step_s"], "pytorch_gflops_per_s": gflop / b["step_s"],

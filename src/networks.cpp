@@ -15,8 +15,59 @@ namespace nn = torch::nn;
 
 namespace {
 
+// N(0, std) in blocks of 2^16 values, each drawn by its own generator seeded with one 64-bit draw
+// of the default generator and the block's index: the same weights for a seed whatever the thread
+// count, with every core drawing. LibTorch's normal_ draws serially, 0.6 s of the 1.4 s unet_128's
+// four networks took to set up.
+void fill_normal(const at::Tensor& parameter, double std) {
+  uint64_t seed = 0;
+  {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    const std::lock_guard<std::mutex> lock(generator.mutex());
+    seed = at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
+  }
+  // Detached: the worker threads do not inherit the caller's no-grad mode.
+  const at::Tensor values = parameter.detach().view({-1});
+  constexpr int64_t kBlock = int64_t{1} << 16;
+  const int64_t blocks = (values.numel() + kBlock - 1) / kBlock;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      auto generator = at::make_generator<at::CPUGeneratorImpl>(
+          seed + static_cast<uint64_t>(block) * 0x9E3779B97F4A7C15ULL);
+      values.slice(0, block * kBlock, std::min(values.numel(), (block + 1) * kBlock))
+          .normal_(0.0, std, generator);
+    }
+  });
+}
+
+constexpr double kInitStd = 0.02;
+
+// LibTorch's conv constructors fill their weights with kaiming_uniform_ draws, serially from the
+// default generator (0.11 s of resnet_9blocks' four networks, 7 % of its start-up), which the
+// CycleGAN init then overwrites. So our layers are built at one channel in and out and take
+// their real shape here, drawn straight from that init: N(0, 0.02) weights, zero biases.
+template <typename Layer>
+void take_channels(Layer& layer, int64_t in_channels, int64_t out_channels) {
+  TORCH_CHECK(layer.options.groups() == 1, "take_channels: grouped convolutions are not built");
+  torch::NoGradGuard no_grad;
+  layer.options.in_channels(in_channels).out_channels(out_channels);
+  std::vector<int64_t> shape = layer.weight.sizes().vec();
+  shape[0] = layer.options.transposed() ? in_channels : out_channels;
+  shape[1] = layer.options.transposed() ? out_channels : in_channels;
+  layer.weight.set_(at::empty(shape));
+  fill_normal(layer.weight, kInitStd);
+  if (layer.bias.defined()) layer.bias.set_(at::zeros({out_channels}));
+}
+
+template <typename Options>
+Options with_one_channel(Options options) {
+  return options.in_channels(1).out_channels(1);
+}
+
 nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding));
+  nn::Conv2d layer(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding));
+  take_channels(*layer, in, out);
+  return layer;
 }
 
 TransposedConv conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
@@ -114,14 +165,18 @@ void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatis
 }
 
 Conv3x3Impl::Conv3x3Impl(int64_t in_channels, int64_t out_channels)
-    : Conv2dImpl(nn::Conv2dOptions(in_channels, out_channels, 3)) {}
+    : Conv2dImpl(nn::Conv2dOptions(1, 1, 3)) {
+  take_channels(*this, in_channels, out_channels);
+}
 
 torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x) {
   return winograd_conv3x3(x, weight, bias);
 }
 
 TransposedConvImpl::TransposedConvImpl(const nn::ConvTranspose2dOptions& options)
-    : ConvTranspose2dImpl(options) {}
+    : ConvTranspose2dImpl(with_one_channel(options)) {
+  take_channels(*this, options.in_channels(), options.out_channels());
+}
 
 torch::Tensor TransposedConvImpl::forward(const torch::Tensor& x,
                                           const c10::optional<at::IntArrayRef>& output_size) {
@@ -365,35 +420,6 @@ GeneratorPtr make_generator(const GeneratorOptions& options) {
                     "' (expected one of unet, unet_128, unet_256, resnet_6blocks, "
                     "resnet_9blocks)");
 }
-
-namespace {
-
-// N(0, std) in blocks of 2^16 values, each drawn by its own generator seeded with one 64-bit draw
-// of the default generator and the block's index: the same weights for a seed whatever the thread
-// count, with every core drawing. LibTorch's normal_ draws serially, 0.6 s of the 1.4 s unet_128's
-// four networks took to set up.
-void fill_normal(const at::Tensor& parameter, double std) {
-  uint64_t seed = 0;
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    const std::lock_guard<std::mutex> lock(generator.mutex());
-    seed = at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
-  }
-  // Detached: the worker threads do not inherit the caller's no-grad mode.
-  const at::Tensor values = parameter.detach().view({-1});
-  constexpr int64_t kBlock = int64_t{1} << 16;
-  const int64_t blocks = (values.numel() + kBlock - 1) / kBlock;
-  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t block = begin; block < end; ++block) {
-      auto generator = at::make_generator<at::CPUGeneratorImpl>(
-          seed + static_cast<uint64_t>(block) * 0x9E3779B97F4A7C15ULL);
-      values.slice(0, block * kBlock, std::min(values.numel(), (block + 1) * kBlock))
-          .normal_(0.0, std, generator);
-    }
-  });
-}
-
-}  // namespace
 
 void init_weights(torch::nn::Module& module, double std) {
   torch::NoGradGuard no_grad;

@@ -202,9 +202,9 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
   g_ba_ = make_generator(generator_options);
   d_a_ = PatchDiscriminator(discriminator_options);
   d_b_ = PatchDiscriminator(discriminator_options);
+  // The layers start from the CycleGAN init (N(0, 0.02) weights, zero biases; networks.h).
   for (torch::nn::Module* network : std::initializer_list<torch::nn::Module*>{
            g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
-    init_weights(*network);
     network->to(device_);
     network->train();
   }

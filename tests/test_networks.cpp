@@ -244,8 +244,52 @@ TEST_F(Networks, GradientsReachTheFirstLayer) {
   }
 }
 
-TEST_F(Networks, InitialisationIsNormalWithStd002AndZeroBias) {
+TEST_F(Networks, NetworksAreBuiltWithNormalStd002WeightsAndZeroBiases) {
+  // Built straight into the CycleGAN init, not LibTorch's kaiming_uniform_ (bound 1/sqrt(fan_in):
+  // std 0.0046 to 0.19 on these layers), and each layer's options describe its real shape.
+  const std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> networks = {
+      {"resnet_9blocks", make_generator(GeneratorOptions().architecture("resnet_9blocks"))},
+      {"unet_128", make_generator(GeneratorOptions().architecture("unet_128").ngf(16))},
+      {"unet", make_generator(GeneratorOptions().architecture("unet").ngf(32))},
+      {"patchgan", PatchDiscriminator(PatchDiscriminatorOptions()).ptr()}};
+  for (const auto& [name, network] : networks) {
+    std::vector<at::Tensor> weights;
+    for (const auto& item : network->named_parameters()) {
+      const at::Tensor& value = item.value();
+      if (value.dim() == 1) {
+        EXPECT_EQ(value.abs().max().item<float>(), 0.f) << name << " " << item.key();
+        continue;
+      }
+      weights.push_back(value.flatten());
+      if (value.numel() >= 4096) {
+        EXPECT_NEAR(value.std().item<double>(), 0.02, 0.002) << name << " " << item.key();
+      }
+    }
+    const at::Tensor all = torch::cat(weights);
+    EXPECT_NEAR(all.mean().item<double>(), 0.0, 1e-3) << name;
+    EXPECT_NEAR(all.std().item<double>(), 0.02, 5e-4) << name;
+    int64_t layers = 0;
+    for (const auto& module : network->modules()) {
+      if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(module.get())) {
+        EXPECT_EQ(conv->weight.size(0), conv->options.out_channels()) << name;
+        EXPECT_EQ(conv->weight.size(1), conv->options.in_channels()) << name;
+        EXPECT_EQ(conv->bias.size(0), conv->options.out_channels()) << name;
+        ++layers;
+      } else if (const auto* up =
+                     dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(module.get())) {
+        EXPECT_EQ(up->weight.size(0), up->options.in_channels()) << name;
+        EXPECT_EQ(up->weight.size(1), up->options.out_channels()) << name;
+        EXPECT_EQ(up->bias.size(0), up->options.out_channels()) << name;
+        ++layers;
+      }
+    }
+    EXPECT_EQ(layers * 2, static_cast<int64_t>(network->parameters().size())) << name;
+  }
+}
+
+TEST_F(Networks, InitWeightsDrawsNormalStd002AndZeroBiasAgain) {
   auto generator = make_generator(GeneratorOptions().architecture("resnet_9blocks").ngf(64));
+  for (auto& parameter : generator->parameters()) parameter.data().uniform_(-1, 1);
   init_weights(*generator);
   std::vector<at::Tensor> weights;
   for (const auto& item : generator->named_parameters()) {
@@ -266,7 +310,6 @@ TEST_F(Networks, InitialisationDependsOnTheSeedAloneNotTheThreadCount) {
     at::set_num_threads(threads);
     torch::manual_seed(seed);
     auto generator = make_generator(GeneratorOptions().architecture("unet_128").ngf(16));
-    init_weights(*generator);
     at::set_num_threads(before);
     std::vector<at::Tensor> weights;
     for (const auto& parameter : generator->parameters()) weights.push_back(parameter.flatten());

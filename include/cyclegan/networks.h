@@ -72,7 +72,7 @@ struct GeneratorOptions {
   TORCH_ARG(bool, dropout) = false;
 };
 
-/// A 3x3, stride-1, unpadded nn::Conv2d (same parameters, names and initialisation) whose
+/// A 3x3, stride-1, unpadded nn::Conv2d (same parameters and names) whose
 /// convolutions run through oneDNN's Winograd kernels where available (winograd.h): the ResNet
 /// blocks' convolutions, most of a ResNet generator's arithmetic.
 class Conv3x3Impl : public torch::nn::Conv2dImpl {
@@ -82,7 +82,7 @@ class Conv3x3Impl : public torch::nn::Conv2dImpl {
 };
 TORCH_MODULE(Conv3x3);
 
-/// An nn::ConvTranspose2d (same parameters, names and initialisation) computed through oneDNN's
+/// An nn::ConvTranspose2d (same parameters and names) computed through oneDNN's
 /// deconvolution on LibTorch's layouts where available (gemm_conv.h) instead of LibTorch's BLAS
 /// path: the upsampling layers of the official ResNet and U-Net generators.
 class TransposedConvImpl : public torch::nn::ConvTranspose2dImpl {
@@ -213,7 +213,9 @@ TORCH_MODULE(PatchDiscriminator);
 /// Builds the generator named by options.architecture(); throws ConfigError for unknown names.
 GeneratorPtr make_generator(const GeneratorOptions& options);
 
-/// Conv and transposed-conv weights ~ N(0, std), biases 0 (official `init_type='normal'`).
+/// Conv and transposed-conv weights ~ N(0, std), biases 0 (official `init_type='normal'`). Every
+/// network here is built already so initialised with std 0.02 (not LibTorch's kaiming_uniform_),
+/// drawn from the default generator in construction order; this draws them again.
 void init_weights(torch::nn::Module& module, double std = 0.02);
 
 /// The biases of convolutions whose output goes straight into an InstanceNorm. The norm subtracts
