@@ -29,6 +29,7 @@
 
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/data.h"
+#include "cyclegan/few_channel_conv.h"
 #include "cyclegan/gemm_conv.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/optimizer.h"
@@ -253,12 +254,14 @@ struct KernelPaths {
   bool winograd = true;
   bool gemm_conv = true;
   bool fused_adam = true;
+  bool few_channel_conv = true;
 };
 
 void use_kernel_paths(const KernelPaths& paths) {
   cyclegan::set_winograd_enabled(paths.winograd);
   cyclegan::set_gemm_conv_enabled(paths.gemm_conv);
   cyclegan::FusedAdam::set_enabled(paths.fused_adam);
+  cyclegan::set_few_channel_conv_enabled(paths.few_channel_conv);
 }
 
 int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_t translate_images,
@@ -345,7 +348,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   {
     ConvolutionFlopCounter counter;
     trainer.set_cuda_graphs(false);
-    use_kernel_paths({false, false, paths.fused_adam});
+    use_kernel_paths({false, false, paths.fused_adam, false});
     trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
     use_kernel_paths(paths);
     step_flops = counter.flops();
@@ -377,6 +380,8 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
             << ", \"winograd\": " << (cyclegan::winograd_enabled() ? "true" : "false")
             << ", \"gemm_conv\": " << (cyclegan::gemm_conv_enabled() ? "true" : "false")
             << ", \"fused_adam\": " << (cyclegan::FusedAdam::enabled() ? "true" : "false")
+            << ", \"few_channel_conv\": "
+            << (cyclegan::few_channel_conv_enabled() ? "true" : "false")
             << ", \"cuda_graphs\": " << (cuda_graphs ? "true" : "false") << "}" << std::endl;
   return 0;
 }
@@ -505,6 +510,10 @@ int main(int argc, char** argv) {
                   "LibTorch's convolutions, transposed convolutions and upsample + conv");
   bool no_fused_adam = false;
   train->add_flag("--no-fused-adam", no_fused_adam, "LibTorch's Adam::step");
+  bool no_few_channel_conv = false;
+  train->add_flag(
+      "--no-few-channel-conv", no_few_channel_conv,
+      "LibTorch's convolutions for the ResNet's 7x7 layers with 3 channels on one side");
 
   CLI::App* check = app.add_subcommand("check", "write weights, inputs and our losses for K steps");
   add_model_options(*check, model);
@@ -532,8 +541,10 @@ int main(int argc, char** argv) {
   try {
     // Two warm-up steps at least: the first runs without Winograd (see run_train).
     if (*train) {
-      return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
-                       KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam}, profile_out);
+      return run_train(
+          model, steps, std::max<int64_t>(warmup, 2), translate_images,
+          KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam, !no_few_channel_conv},
+          profile_out);
     }
     if (*check) return run_check(model, steps, out, deterministic_cuda);
     if (*peak) return run_peak(model.threads, model.device);

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "cyclegan/errors.h"
+#include "cyclegan/few_channel_conv.h"
 #include "cyclegan/gemm_conv.h"
 #include "cyclegan/layer_kernels.h"
 #include "cyclegan/winograd.h"
@@ -173,6 +174,15 @@ torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x) {
   return winograd_conv3x3(x, weight, bias);
 }
 
+FewChannelConvImpl::FewChannelConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel)
+    : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel)) {
+  take_channels(*this, in_channels, out_channels);
+}
+
+torch::Tensor FewChannelConvImpl::forward(const torch::Tensor& x) {
+  return few_channel_conv2d(x, weight, bias);
+}
+
 TransposedConvImpl::TransposedConvImpl(const nn::ConvTranspose2dOptions& options)
     : ConvTranspose2dImpl(with_one_channel(options)) {
   take_channels(*this, options.in_channels(), options.out_channels());
@@ -219,7 +229,7 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
   check_positive("ResnetGenerator out_channels", options.out_channels());
   TORCH_CHECK(options.n_blocks() >= 0, "ResnetGenerator n_blocks must be >= 0, got ",
               options.n_blocks());
-  model_ = nn::Sequential(reflection_pad(3), conv(options.in_channels(), ngf, 7, 1, 0),
+  model_ = nn::Sequential(reflection_pad(3), FewChannelConv(options.in_channels(), ngf, 7),
                           InstanceNorm(), relu());
   constexpr int kDownsamplings = 2;
   for (int i = 0; i < kDownsamplings; ++i) {
@@ -240,7 +250,7 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
     model_->push_back(relu());
   }
   model_->push_back(reflection_pad(3));
-  model_->push_back(conv(ngf, options.out_channels(), 7, 1, 0));
+  model_->push_back(FewChannelConv(ngf, options.out_channels(), 7));
   model_->push_back(nn::Tanh());
   register_module("model", model_);
 }

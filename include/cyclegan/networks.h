@@ -82,6 +82,16 @@ class Conv3x3Impl : public torch::nn::Conv2dImpl {
 };
 TORCH_MODULE(Conv3x3);
 
+/// An unpadded, stride-1 nn::Conv2d (same parameters and names) computed by
+/// few_channel_conv2d (few_channel_conv.h): the ResNet generator's first and last 7x7 layers,
+/// with 3 channels on one side.
+class FewChannelConvImpl : public torch::nn::Conv2dImpl {
+ public:
+  FewChannelConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel);
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(FewChannelConv);
+
 /// An nn::ConvTranspose2d (same parameters and names) computed through oneDNN's
 /// deconvolution on LibTorch's layouts where available (gemm_conv.h) instead of LibTorch's BLAS
 /// path: the upsampling layers of the official ResNet and U-Net generators.
