@@ -205,10 +205,11 @@ torch::autograd::variable_list libtorch_gradients(const at::Tensor& grad_output,
                                                   const at::Tensor& input, const at::Tensor& weight,
                                                   bool has_bias, std::array<bool, 3> mask) {
   const std::vector<int64_t> bias_sizes{weight.size(0)};
-  auto [grad_input, grad_weight, grad_bias] = at::convolution_backward(
-      grad_output, input, weight,
-      has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt, {1, 1}, {0, 0}, {1, 1},
-      /*transposed=*/false, {0, 0}, /*groups=*/1, mask);
+  const at::OptionalIntArrayRef bias_shape =
+      has_bias ? at::OptionalIntArrayRef(at::IntArrayRef(bias_sizes)) : at::OptionalIntArrayRef();
+  auto [grad_input, grad_weight, grad_bias] =
+      at::convolution_backward(grad_output, input, weight, bias_shape, {1, 1}, {0, 0}, {1, 1},
+                               /*transposed=*/false, {0, 0}, /*groups=*/1, mask);
   return {grad_input, grad_weight, grad_bias};
 }
 
