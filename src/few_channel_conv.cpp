@@ -195,12 +195,6 @@ at::Tensor few_output_conv(const at::Tensor& input_any, const at::Tensor& weight
   return output;
 }
 
-std::array<bool, 3> gradient_mask(torch::autograd::AutogradContext* context, bool input,
-                                  bool has_bias) {
-  return {input && context->needs_input_grad(0), context->needs_input_grad(1),
-          has_bias && context->needs_input_grad(2)};
-}
-
 torch::autograd::variable_list libtorch_gradients(const at::Tensor& grad_output,
                                                   const at::Tensor& input, const at::Tensor& weight,
                                                   bool has_bias, std::array<bool, 3> mask) {
@@ -213,7 +207,12 @@ torch::autograd::variable_list libtorch_gradients(const at::Tensor& grad_output,
   return {grad_input, grad_weight, grad_bias};
 }
 
-// C_out <= 3: the forward pass through few_output_conv, the gradients LibTorch's.
+// C_out <= 3: the forward pass through few_output_conv; for a 7x7 kernel the weight gradient
+// through few_output_weight_gradient and the bias gradient as a sum (oneDNN computes weight and
+// bias gradients together, so asking it for either costs the weight gradient's arithmetic); the
+// input gradient as the full correlation of the output gradient with the flipped weight, a
+// convolution with 3 or fewer input channels, which oneDNN's forward kernels run fast (6 against
+// 22 ms for resnet_9blocks' last layer at 128 px, batch 2).
 class FewOutputConvolution : public torch::autograd::Function<FewOutputConvolution> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
@@ -230,24 +229,19 @@ class FewOutputConvolution : public torch::autograd::Function<FewOutputConvoluti
     const at::Tensor& weight = saved[1];
     const bool has_bias = context->saved_data["has_bias"].toBool();
     const at::Tensor grad_output = gradients[0].contiguous();
-    const bool own_weight_gradient = weight.size(2) == 7 && context->needs_input_grad(1);
-    std::array<bool, 3> mask = gradient_mask(context, true, has_bias);
-    // oneDNN computes the weight and bias gradients together: asking LibTorch for either one
-    // costs the weight gradient's arithmetic.
-    const bool own_bias_gradient = own_weight_gradient && mask[2];
-    if (own_weight_gradient) mask[1] = mask[2] = false;
-    // The input gradient is the full correlation of the output gradient with the flipped
-    // weight, a convolution with 3 or fewer input channels, which oneDNN's forward kernels
-    // run fast: 6 against 22 ms for resnet_9blocks' last layer at 128 px, batch 2.
-    const bool input_gradient = mask[0];
-    mask[0] = false;
+    const bool ours = weight.size(2) == 7;
+    const bool own_weight_gradient = ours && context->needs_input_grad(1);
+    const bool bias_gradient = has_bias && context->needs_input_grad(2);
     torch::autograd::variable_list result(3);
-    if (mask[1] || mask[2]) result = libtorch_gradients(grad_output, input, weight, has_bias, mask);
-    if (input_gradient) {
+    if (!ours && (context->needs_input_grad(1) || bias_gradient)) {
+      result = libtorch_gradients(grad_output, input, weight, has_bias,
+                                  {false, context->needs_input_grad(1), bias_gradient});
+    }
+    if (context->needs_input_grad(0)) {
       result[0] = at::conv2d(grad_output, weight.flip({2, 3}).transpose(0, 1), at::Tensor(), 1,
                              weight.size(2) - 1);
     }
-    if (own_bias_gradient) result[2] = grad_output.sum({0, 2, 3});
+    if (ours && bias_gradient) result[2] = grad_output.sum({0, 2, 3});
     if (own_weight_gradient) {
       const at::Tensor image = input.contiguous();
       const Geometry g{weight.size(1), image.size(2),       image.size(3),      7,
@@ -283,8 +277,9 @@ class FewInputConvolution : public torch::autograd::Function<FewInputConvolution
     const at::Tensor& weight = saved[1];
     const bool has_bias = context->saved_data["has_bias"].toBool();
     const at::Tensor grad_output = gradients[0].contiguous();
-    auto result = libtorch_gradients(grad_output, saved[0], weight, has_bias,
-                                     gradient_mask(context, false, has_bias));
+    auto result = libtorch_gradients(
+        grad_output, saved[0], weight, has_bias,
+        {false, context->needs_input_grad(1), has_bias && context->needs_input_grad(2)});
     if (context->needs_input_grad(0)) {
       const int64_t border = weight.size(2) - 1;
       result[0] =
