@@ -205,6 +205,7 @@ struct ModelArguments {
   std::string device = "cpu";
   bool cuda_graphs = true;
   int64_t pool_size = 50;
+  std::string precision = "fp32";
 };
 
 void add_model_options(CLI::App& command, ModelArguments& model) {
@@ -221,6 +222,8 @@ void add_model_options(CLI::App& command, ModelArguments& model) {
       ->capture_default_str();
   command.add_option("--pool-size", model.pool_size, "history pool of fakes")
       ->capture_default_str();
+  command.add_option("--precision", model.precision, "fp32, bf16 (train.precision)")
+      ->capture_default_str();
 }
 
 TrainConfig make_config(const ModelArguments& model) {
@@ -236,6 +239,7 @@ TrainConfig make_config(const ModelArguments& model) {
   config.device = model.device;
   config.cuda_graphs = model.cuda_graphs;
   config.pool_size = model.pool_size;
+  config.precision = model.precision;
   return config;
 }
 
@@ -357,9 +361,9 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   const double step_median = median(step_seconds);
   std::cout << "{\"impl\": \"cyclegan\", \"arch\": \"" << model.arch << "\", \"ngf\": " << model.ngf
             << ", \"ndf\": " << model.ndf << ", \"size\": " << model.size
-            << ", \"batch\": " << model.batch << ", \"device\": \"" << device.str()
-            << "\", \"threads\": " << threads << ", \"steps\": " << steps
-            << ", \"step_s\": " << json_list(step_seconds)
+            << ", \"batch\": " << model.batch << ", \"precision\": \"" << model.precision
+            << "\", \"device\": \"" << device.str() << "\", \"threads\": " << threads
+            << ", \"steps\": " << steps << ", \"step_s\": " << json_list(step_seconds)
             << ", \"step_median_s\": " << json_number(step_median) << ", \"step_min_s\": "
             << json_number(*std::min_element(step_seconds.begin(), step_seconds.end()))
             << ", \"step_max_s\": "

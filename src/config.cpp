@@ -81,6 +81,9 @@ const std::vector<Field>& fields() {
       {"train", "cuda_graphs", &TrainConfig::cuda_graphs, kNoMin,
        "on CUDA, record the step's kernels once as CUDA graphs and replay them (one process; "
        "the first step of each input shape runs kernel by kernel)"},
+      {"train", "precision", &TrainConfig::precision, kNoMin,
+       "fp32, or bf16: the training convolutions compute in bfloat16 (CPUs with AVX512-BF16 "
+       "or AMX; weights, optimiser and losses stay float32)"},
       {"output", "dir", &TrainConfig::output_dir, kNoMin,
        "run directory: config, logs, samples, checkpoints"},
       {"output", "log_every", &TrainConfig::log_every, 1, "steps between progress lines"},
@@ -480,6 +483,10 @@ void validate(const TrainConfig& config, const std::string& origin) {
   if (!device_ok) {
     throw ConfigError(prefix + "key 'train.device' must be auto, cpu, cuda or cuda:N, got '" +
                       device + "'");
+  }
+  if (config.precision != "fp32" && config.precision != "bf16") {
+    throw ConfigError(prefix + "key 'train.precision' must be fp32 or bf16, got '" +
+                      config.precision + "'");
   }
   const std::string& backend = config.distributed_backend;
   if (backend != "auto" && backend != "gloo" && backend != "nccl") {

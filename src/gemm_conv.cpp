@@ -15,6 +15,17 @@ namespace cyclegan {
 namespace {
 
 std::atomic<bool> enabled{true};
+std::atomic<ConvPrecision> precision{ConvPrecision::kFloat32};
+
+// Whether this call records gradients (a training pass).
+bool records_gradients(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+  return at::GradMode::is_enabled() &&
+         (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
+}
+
+bool computes_in_bf16(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+  return precision == ConvPrecision::kBFloat16 && records_gradients(input, weight, bias);
+}
 
 #ifdef CYCLEGAN_HAVE_DNNL
 
@@ -24,9 +35,9 @@ using onednn::memory;
 using onednn::plain;
 
 // transposed (0/1), batch, input channels, output channels, height, width, kernel, stride,
-// padding, output padding
+// padding, output padding, bf16 (0/1)
 struct Shape {
-  std::array<int64_t, 10> values;
+  std::array<int64_t, 11> values;
   bool transposed() const { return values[0] != 0; }
   int64_t batch() const { return values[1]; }
   int64_t in_channels() const { return values[2]; }
@@ -37,6 +48,7 @@ struct Shape {
   int64_t stride() const { return values[7]; }
   int64_t padding() const { return values[8]; }
   int64_t output_padding() const { return values[9]; }
+  bool bf16() const { return values[10] != 0; }
   bool operator<(const Shape& other) const { return values < other.values; }
 
   int64_t output_size(int64_t input_size) const {
@@ -80,14 +92,14 @@ struct Shape {
 bool gemm_is_faster(const Shape& shape);
 
 Shape shape_of(const at::Tensor& input, const at::Tensor& weight, int64_t stride, int64_t padding,
-               int64_t output_padding, bool transposed) {
+               int64_t output_padding, bool transposed, bool bf16) {
   const int64_t out_channels = transposed ? weight.size(1) : weight.size(0);
   return {{transposed ? 1 : 0, input.size(0), input.size(1), out_channels, input.size(2),
-           input.size(3), weight.size(2), stride, padding, output_padding}};
+           input.size(3), weight.size(2), stride, padding, output_padding, bf16 ? 1 : 0}};
 }
 
 bool gemm_is_faster(const Shape& shape) {
-  if (shape.transposed()) return true;
+  if (shape.transposed() || shape.bf16()) return true;
   const int64_t output_pixels =
       shape.output_size(shape.height()) * shape.output_size(shape.width());
   return shape.out_channels() >= 16 && (output_pixels <= 32 * 32 || shape.in_channels() <= 4);
@@ -111,13 +123,19 @@ bool blocked_backward(const Shape& shape) {
   return shape.transposed() && weight_elements <= 2 * image_output_elements;
 }
 
+// bf16 plans take oneDNN's blocked layouts in all three passes: its GEMM kernels on plain
+// layouts gained only 1.2-1.5x from bf16, the blocked ones 1.5-2.6x (book U-Net layers).
+bool blocked_layouts(const Shape& shape) { return shape.bf16() || blocked_backward(shape); }
+
 // One shape's oneDNN primitives, built once: building them JIT-compiles kernels. The GEMM ones
 // touch only memory in LibTorch's plain layout, so they run on the tensors' own buffers; the
-// blocked ones (blocked_backward) say which layouts they want.
+// blocked ones (blocked_layouts) say which layouts they want.
 struct Plan {
   dnnl::primitive forward;
   dnnl::primitive backward_data;
   dnnl::primitive backward_weights;
+  // The layouts and data types the forward primitive reads and writes.
+  memory::desc forward_src, forward_weights, forward_dst;
   memory::desc forward_scratch;
   memory::desc backward_data_scratch;
   memory::desc backward_weights_scratch;
@@ -128,38 +146,50 @@ struct Plan {
 
 template <typename Forward, typename BackwardData, typename BackwardWeights>
 std::shared_ptr<Plan> build_plan(const Shape& shape, dnnl::algorithm algorithm) {
-  const auto desc = [](const memory::dims& dims, Layout layout) {
-    return memory::desc(dims, memory::data_type::f32, layout);
+  using Type = memory::data_type;
+  // What the arithmetic reads (inputs, weights, output gradients) is bf16 in a bf16 plan; what
+  // it accumulates and writes (outputs, gradients) stays float32.
+  const Type operand = shape.bf16() ? Type::bf16 : Type::f32;
+  const bool blocked = blocked_layouts(shape);
+  // A plain layout, or oneDNN's choice (blocked) where the plan takes blocked layouts.
+  const auto desc = [blocked](const memory::dims& dims, Layout layout, Type type, bool choose) {
+    return memory::desc(dims, type, blocked && choose ? Layout::any : layout);
   };
-  const memory::desc src = desc(shape.input_dims(), Layout::nchw);
-  const memory::desc weights = desc(shape.weight_dims(), shape.weight_layout());
-  const memory::desc bias = desc({shape.out_channels()}, Layout::x);
-  const memory::desc dst = desc(shape.output_dims(), Layout::nchw);
-  // The backward primitives' layouts: plain, or oneDNN's choice (blocked), for which they need a
-  // forward descriptor of the same layouts as their hint.
-  const bool blocked = blocked_backward(shape);
-  const memory::desc any_src = blocked ? onednn::any_layout(shape.input_dims()) : src;
-  const memory::desc any_weights = blocked ? onednn::any_layout(shape.weight_dims()) : weights;
-  const memory::desc any_dst = blocked ? onednn::any_layout(shape.output_dims()) : dst;
+  const memory::dims input = shape.input_dims();
+  const memory::dims weight = shape.weight_dims();
+  const memory::dims output = shape.output_dims();
+  const memory::desc bias = desc({shape.out_channels()}, Layout::x, Type::f32, false);
+  // The forward pass of a float32 plan runs on plain layouts even where its gradients are
+  // blocked: only the backward primitives need a blocked forward descriptor, as their hint.
+  const bool blocked_forward = shape.bf16();
   const typename Forward::primitive_desc forward(
-      typename Forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights, bias, dst,
+      typename Forward::desc(dnnl::prop_kind::forward_training, algorithm,
+                             desc(input, Layout::nchw, operand, blocked_forward),
+                             desc(weight, shape.weight_layout(), operand, blocked_forward), bias,
+                             desc(output, Layout::nchw, Type::f32, blocked_forward),
                              shape.strides(), shape.padding_before(), shape.padding_after()),
       onednn::user_scratchpad(), cpu_engine());
   const typename Forward::primitive_desc hint =
-      blocked ? typename Forward::primitive_desc(
-                    typename Forward::desc(dnnl::prop_kind::forward_training, algorithm, any_src,
-                                           any_weights, bias, any_dst, shape.strides(),
-                                           shape.padding_before(), shape.padding_after()),
-                    onednn::user_scratchpad(), cpu_engine())
-              : forward;
+      blocked && !blocked_forward
+          ? typename Forward::primitive_desc(
+                typename Forward::desc(dnnl::prop_kind::forward_training, algorithm,
+                                       desc(input, Layout::nchw, operand, true),
+                                       desc(weight, shape.weight_layout(), operand, true), bias,
+                                       desc(output, Layout::nchw, Type::f32, true), shape.strides(),
+                                       shape.padding_before(), shape.padding_after()),
+                onednn::user_scratchpad(), cpu_engine())
+          : forward;
   const typename BackwardData::primitive_desc backward_data(
-      typename BackwardData::desc(algorithm, any_src, any_weights, any_dst, shape.strides(),
+      typename BackwardData::desc(algorithm, desc(input, Layout::nchw, Type::f32, true),
+                                  desc(weight, shape.weight_layout(), operand, true),
+                                  desc(output, Layout::nchw, operand, true), shape.strides(),
                                   shape.padding_before(), shape.padding_after()),
       onednn::user_scratchpad(), cpu_engine(), hint);
   const typename BackwardWeights::primitive_desc backward_weights(
-      typename BackwardWeights::desc(algorithm, any_src, any_weights, bias, any_dst,
-                                     shape.strides(), shape.padding_before(),
-                                     shape.padding_after()),
+      typename BackwardWeights::desc(algorithm, desc(input, Layout::nchw, operand, true),
+                                     desc(weight, shape.weight_layout(), Type::f32, true), bias,
+                                     desc(output, Layout::nchw, operand, true), shape.strides(),
+                                     shape.padding_before(), shape.padding_after()),
       onednn::user_scratchpad(), cpu_engine(), hint);
   if (onednn::is_reference_implementation(forward) ||
       onednn::is_reference_implementation(backward_data) ||
@@ -168,6 +198,7 @@ std::shared_ptr<Plan> build_plan(const Shape& shape, dnnl::algorithm algorithm) 
   }
   return std::make_shared<Plan>(
       Plan{Forward(forward), BackwardData(backward_data), BackwardWeights(backward_weights),
+           forward.src_desc(), forward.weights_desc(), forward.dst_desc(),
            forward.scratchpad_desc(), backward_data.scratchpad_desc(),
            backward_weights.scratchpad_desc(), backward_data.diff_dst_desc(),
            backward_data.weights_desc(), backward_data.diff_src_desc(), backward_weights.src_desc(),
@@ -213,17 +244,27 @@ at::Tensor run_forward(const Shape& shape, const at::Tensor& input, const at::Te
   at::Tensor output = at::empty(shape.output_dims(), input.options());
   const Shape image_shape = one_image(shape);
   const Plan& plan = *plan_for(image_shape);
-  const memory weights = plain(weight, shape.weight_dims(), shape.weight_layout());
+  // Reordered (bf16, blocked) copies where the plan wants them; plain views otherwise.
+  at::Tensor weights_storage;
+  at::Tensor src_storage;
+  const memory weights =
+      onednn::in_layout(plain(weight, shape.weight_dims(), shape.weight_layout()),
+                        plan.forward_weights, weights_storage, stream);
   const memory biases = plain(bias, {shape.out_channels()}, Layout::x);
   at::Tensor scratch_storage;
   const memory scratch = onednn::scratch(plan.forward_scratch, scratch_storage);
   for (int64_t image = 0; image < shape.batch(); ++image) {
-    plan.forward.execute(
-        stream, {{DNNL_ARG_SRC, plain(input[image], image_shape.input_dims(), Layout::nchw)},
-                 {DNNL_ARG_WEIGHTS, weights},
-                 {DNNL_ARG_BIAS, biases},
-                 {DNNL_ARG_DST, plain(output[image], image_shape.output_dims(), Layout::nchw)},
-                 {DNNL_ARG_SCRATCHPAD, scratch}});
+    const memory src =
+        onednn::in_layout(plain(input[image], image_shape.input_dims(), Layout::nchw),
+                          plan.forward_src, src_storage, stream);
+    memory dst = plain(output[image], image_shape.output_dims(), Layout::nchw);
+    onednn::into_plain(plan.forward_dst, dst, stream, [&](memory& target) {
+      plan.forward.execute(stream, {{DNNL_ARG_SRC, src},
+                                    {DNNL_ARG_WEIGHTS, weights},
+                                    {DNNL_ARG_BIAS, biases},
+                                    {DNNL_ARG_DST, target},
+                                    {DNNL_ARG_SCRATCHPAD, scratch}});
+    });
   }
   stream.wait();
   return output;
@@ -297,9 +338,10 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
                             const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
-                            int64_t padding, int64_t output_padding, bool transposed) {
-    const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed);
+                            int64_t padding, int64_t output_padding, bool transposed, bool bf16) {
+    const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed, bf16);
     context->save_for_backward({input, weight});
+    context->saved_data["bf16"] = bf16;
     context->saved_data["stride"] = stride;
     context->saved_data["padding"] = padding;
     context->saved_data["output_padding"] = output_padding;
@@ -312,10 +354,10 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     const auto saved = context->get_saved_variables();
     const at::Tensor& input = saved[0];
     const at::Tensor& weight = saved[1];
-    const Shape shape = shape_of(input, weight, context->saved_data["stride"].toInt(),
-                                 context->saved_data["padding"].toInt(),
-                                 context->saved_data["output_padding"].toInt(),
-                                 context->saved_data["transposed"].toBool());
+    const Shape shape = shape_of(
+        input, weight, context->saved_data["stride"].toInt(),
+        context->saved_data["padding"].toInt(), context->saved_data["output_padding"].toInt(),
+        context->saved_data["transposed"].toBool(), context->saved_data["bf16"].toBool());
     const Plan& plan = *plan_for(shape);
     const at::Tensor grad_output = gradients[0].contiguous();
     dnnl::stream stream(cpu_engine());
@@ -371,20 +413,32 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
       });
     }
     stream.wait();
-    return {grad_input,   grad_weight,  grad_bias,   at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_input,   grad_weight,  grad_bias,    at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
+// The shape of the plan a call takes: bf16 where training asks for it and oneDNN has optimised
+// bf16 kernels for the shape, else float32, under float32's rules (gemm_is_faster).
+Shape planned_shape(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                    int64_t stride, int64_t padding, int64_t output_padding, bool transposed) {
+  if (computes_in_bf16(input, weight, bias)) {
+    const Shape bf16 = shape_of(input, weight, stride, padding, output_padding, transposed, true);
+    if (plan_for(bf16) != nullptr && plan_for(one_image(bf16)) != nullptr) return bf16;
+  }
+  return shape_of(input, weight, stride, padding, output_padding, transposed, false);
+}
+
 at::Tensor run(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                int64_t stride, int64_t padding, int64_t output_padding, bool transposed) {
-  const bool training = at::GradMode::is_enabled() &&
-                        (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
-  if (training) {
+  if (records_gradients(input, weight, bias)) {
+    const bool bf16 =
+        planned_shape(input, weight, bias, stride, padding, output_padding, transposed).bf16();
     return GemmConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous(),
-                                  stride, padding, output_padding, transposed);
+                                  stride, padding, output_padding, transposed, bf16);
   }
-  const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed);
+  const Shape shape =
+      shape_of(input, weight, stride, padding, output_padding, transposed, /*bf16=*/false);
   return run_forward(shape, input.contiguous(), weight.contiguous(), bias.contiguous());
 }
 
@@ -472,12 +526,27 @@ bool gemm_conv_available() {
 #ifdef CYCLEGAN_HAVE_DNNL
   // The U-Nets' and ResNets' shapes all have optimised kernels with AVX2 and later; this probe
   // stands for them.
-  static const bool available = plan_for(Shape{{1, 1, 16, 16, 8, 8, 4, 2, 1, 0}}) != nullptr;
+  static const bool available = plan_for(Shape{{1, 1, 16, 16, 8, 8, 4, 2, 1, 0, 0}}) != nullptr;
   return available;
 #else
   return false;
 #endif
 }
+
+bool bf16_conv_available() {
+#ifdef CYCLEGAN_HAVE_DNNL
+  // The ISA bit masks nest: every ISA with bf16 instructions (AMX included) contains these bits.
+  const auto bf16_bits = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return gemm_conv_available() && (isa & bf16_bits) == bf16_bits;
+#else
+  return false;
+#endif
+}
+
+void set_conv_precision(ConvPrecision value) { precision = value; }
+
+ConvPrecision conv_precision() { return precision; }
 
 void set_gemm_conv_enabled(bool on) { enabled = on; }
 
@@ -497,8 +566,12 @@ bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const 
   if (transposed ? (output_padding > padding || output_padding >= stride) : output_padding != 0) {
     return false;
   }
-  const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed);
-  if (shape.output_size(shape.height()) < 1 || shape.output_size(shape.width()) < 1) return false;
+  const Shape unplanned =
+      shape_of(input, weight, stride, padding, output_padding, transposed, /*bf16=*/false);
+  if (unplanned.output_size(unplanned.height()) < 1 || unplanned.output_size(unplanned.width()) < 1)
+    return false;
+  const Shape shape =
+      planned_shape(input, weight, bias, stride, padding, output_padding, transposed);
   // The forward pass runs image by image (run_forward), the gradients on the whole batch.
   return gemm_is_faster(shape) && plan_for(shape) != nullptr &&
          plan_for(one_image(shape)) != nullptr;
@@ -542,6 +615,9 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
   // at 64 px, demo config: 0.15 s/step and 148 images/s with this bound, 0.18-0.19 s and 91
   // images/s without; at 128 px no slower and 30 MB smaller).
   constexpr int64_t kMinimumInputPixels = 16 * 16;
+  // The bound holds in bf16 training too (book U-Net at 128 px, 3 alternating runs: 0.068-0.073
+  // s/step either way, 11 MB less memory with it); the small inputs' conv then takes bf16.
+  const bool bf16 = computes_in_bf16(input, weight, bias);
   if (gemm_conv_enabled() && is_plain_float_cpu(weight) &&
       input.size(2) * input.size(3) >= kMinimumInputPixels) {
     // Output pixel 2m (one axis) reads upsampled pixels 2m-1 .. 2m+2, i.e. inputs m-1, m, m, m+1
@@ -555,7 +631,8 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
   }
   const at::Tensor upsampled =
       at::upsample_nearest2d(input, {2 * input.size(2), 2 * input.size(3)});
-  return at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), weight, bias);
+  const at::Tensor padded = at::constant_pad_nd(upsampled, {1, 2, 1, 2});
+  return bf16 ? conv2d(padded, weight, bias, 1, 0) : at::conv2d(padded, weight, bias);
 }
 
 }  // namespace cyclegan

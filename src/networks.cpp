@@ -65,10 +65,8 @@ Options with_one_channel(Options options) {
   return options.in_channels(1).out_channels(1);
 }
 
-nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  nn::Conv2d layer(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding));
-  take_channels(*layer, in, out);
-  return layer;
+PrecisionConv conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  return PrecisionConv(in, out, kernel, stride, padding);
 }
 
 TransposedConv conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
@@ -181,6 +179,22 @@ FewChannelConvImpl::FewChannelConvImpl(int64_t in_channels, int64_t out_channels
 
 torch::Tensor FewChannelConvImpl::forward(const torch::Tensor& x) {
   return few_channel_conv2d(x, weight, bias);
+}
+
+PrecisionConvImpl::PrecisionConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel,
+                                     int64_t stride, int64_t padding)
+    : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding)) {
+  take_channels(*this, in_channels, out_channels);
+}
+
+torch::Tensor PrecisionConvImpl::forward(const torch::Tensor& x) {
+  if (conv_precision() == ConvPrecision::kBFloat16 && is_training() && at::GradMode::is_enabled()) {
+    using std::get;  // c10's variant up to LibTorch 2.1, std's from 2.2 on
+    const auto& padding = *get<torch::ExpandingArray<2>>(options.padding());
+    const auto& stride = *options.stride();
+    return cyclegan::conv2d(x, weight, bias, stride[0], padding[0]);
+  }
+  return Conv2dImpl::forward(x);
 }
 
 TransposedConvImpl::TransposedConvImpl(const nn::ConvTranspose2dOptions& options)

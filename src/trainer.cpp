@@ -21,6 +21,7 @@
 #include "cyclegan/cuda_graph.h"
 #include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
+#include "cyclegan/gemm_conv.h"
 #include "cyclegan/optimizer.h"
 #include "cyclegan/report.h"
 #include "cyclegan/seeding.h"
@@ -81,6 +82,22 @@ int64_t configure_threads(int64_t threads) {
 }
 
 namespace {
+
+// train.precision, checked against what this machine can do: bf16 is oneDNN's CPU path, and
+// without AVX512-BF16 oneDNN would emulate it, slower than float32.
+void use_precision(const std::string& precision, const torch::Device& device) {
+  const bool bf16 = precision == "bf16";
+  if (bf16 && !device.is_cpu()) {
+    throw ConfigError("key 'train.precision': bf16 is implemented for the CPU only; on " +
+                      device.str() + " use fp32 (or train.device: cpu)");
+  }
+  if (bf16 && !bf16_conv_available()) {
+    throw ConfigError(
+        "key 'train.precision': bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither, "
+        "or this build lacks oneDNN's API, libdnnl-dev); use fp32");
+  }
+  set_conv_precision(bf16 ? ConvPrecision::kBFloat16 : ConvPrecision::kFloat32);
+}
 
 void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
   for (auto& parameter : module.parameters()) parameter.set_requires_grad(requires_grad);
@@ -183,6 +200,7 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
       pool_a_(config.pool_size, rank_seed(config, group_.get(), 0x9A)),
       pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)) {
   validate(config_);
+  use_precision(config_.precision, device_);
   // As the official implementation (cudnn.benchmark = True): cuDNN times its algorithms for each
   // new layer shape once, then uses the fastest; a run's shapes never change.
   if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);

@@ -107,6 +107,14 @@ TEST_F(ConfigFile, ImageSizeMustSuitTheGenerator) {
   EXPECT_NE(message.find("multiple of 256"), std::string::npos) << message;
 }
 
+TEST_F(ConfigFile, PrecisionIsFp32OrBf16) {
+  EXPECT_EQ(load_train_config(write("train:\n  precision: bf16\n")).precision, "bf16");
+  EXPECT_EQ(load_train_config(write("train:\n  epochs: 3\n")).precision, "fp32");
+  const std::string message = error_for("train:\n  precision: fp16\n");
+  EXPECT_NE(message.find("'train.precision' must be fp32 or bf16, got 'fp16'"), std::string::npos)
+      << message;
+}
+
 TEST_F(ConfigFile, NonMapAndEmptyFilesAreRejected) {
   EXPECT_NE(error_for("- a\n- b\n").find("got a list"), std::string::npos);
   EXPECT_NE(error_for("").find("empty"), std::string::npos);

@@ -137,6 +137,93 @@ TEST(GemmConv, OtherInputsTakeLibTorchsPath) {
       torch::equal(conv_transpose2d(xf, wf, bf, 2, 1, 0), at::conv_transpose2d(xf, wf, bf, 2, 1)));
 }
 
+// Restores the process-wide convolution precision however a test ends.
+class PrecisionSwitch {
+ public:
+  explicit PrecisionSwitch(ConvPrecision precision) : before_(conv_precision()) {
+    set_conv_precision(precision);
+  }
+  ~PrecisionSwitch() { set_conv_precision(before_); }
+
+ private:
+  ConvPrecision before_;
+};
+
+at::Tensor rounded_to_bf16(const at::Tensor& x) { return x.to(at::kBFloat16).to(at::kFloat); }
+
+// bf16 training: the kernels read the input, weight and output gradient rounded to bf16 and
+// accumulate in float32. So they must match LibTorch's float32 convolution of the rounded
+// operands to float rounding, and differ from the unrounded one by bf16's rounding (else the
+// bf16 kernels did not run).
+TEST(GemmConv, Bf16TrainingRoundsTheOperandsAndAccumulatesInFloat32) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  torch::manual_seed(15);
+  // The book U-Net's down and up (5x5 transposed) layers, the discriminator's 4x4/1/1, a
+  // 3-channel input and a 3-channel transposed output, a weight outweighing its image. (A
+  // transposed convolution with fewer input pixels than channels computes its weight gradient
+  // as one float32 matrix product, unrounded, in bf16 too: few_pixels_for_the_weights.)
+  const std::vector<Geometry> geometries = {
+      {false, {1, 3, 32, 32}, 16, 4, 2, 1, 0}, {false, {2, 16, 16, 12}, 24, 4, 2, 1, 0},
+      {false, {1, 32, 9, 9}, 16, 4, 1, 1, 0},  {true, {2, 9, 5, 6}, 7, 5, 2, 2, 1},
+      {true, {1, 24, 16, 16}, 3, 4, 2, 1, 0},  {true, {1, 32, 8, 8}, 16, 4, 2, 1, 0}};
+  for (const Geometry& g : geometries) {
+    SCOPED_TRACE(std::string(g.transposed ? "transposed" : "convolution") + " input " +
+                 c10::str(g.input_sizes) + " kernel " + std::to_string(g.kernel));
+    const int64_t in_channels = g.input_sizes[1];
+    const std::vector<int64_t> weight_sizes =
+        g.transposed ? std::vector<int64_t>{in_channels, g.out_channels, g.kernel, g.kernel}
+                     : std::vector<int64_t>{g.out_channels, in_channels, g.kernel, g.kernel};
+    const at::Tensor x = torch::randn(g.input_sizes, torch::requires_grad());
+    const at::Tensor w = (torch::randn(weight_sizes) * 0.1).requires_grad_();
+    const at::Tensor b = torch::randn({g.out_channels}, torch::requires_grad());
+    ASSERT_TRUE(gemm_conv_applies(x, w, b, g.stride, g.padding, g.output_padding, g.transposed));
+    const auto libtorch = [&](const at::Tensor& input, const at::Tensor& weight) {
+      return g.transposed
+                 ? at::conv_transpose2d(input, weight, b, g.stride, g.padding, g.output_padding)
+                 : at::conv2d(input, weight, b, g.stride, g.padding);
+    };
+    const at::Tensor actual = g.transposed
+                                  ? conv_transpose2d(x, w, b, g.stride, g.padding, g.output_padding)
+                                  : conv2d(x, w, b, g.stride, g.padding);
+    const at::Tensor upstream = torch::randn(actual.sizes());
+    const auto actual_grads = torch::autograd::grad({actual}, {x, w, b}, {upstream});
+
+    // LibTorch on the rounded operands (and the rounded upstream gradient).
+    const at::Tensor x_rounded = rounded_to_bf16(x.detach()).requires_grad_();
+    const at::Tensor w_rounded = rounded_to_bf16(w.detach()).requires_grad_();
+    const at::Tensor expected = libtorch(x_rounded, w_rounded);
+    const auto expected_grads =
+        torch::autograd::grad({expected}, {x_rounded, w_rounded, b}, {rounded_to_bf16(upstream)});
+    EXPECT_LT(relative_difference(actual, expected), 1e-5) << "output";
+    const char* names[] = {"input", "weight", "bias"};
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_LT(relative_difference(actual_grads[i], expected_grads[i]), 1e-5) << names[i];
+    }
+    // LibTorch on the unrounded operands: bf16 keeps 8 significant bits.
+    const at::Tensor unrounded = libtorch(x.detach(), w.detach());
+    EXPECT_GT(relative_difference(actual, unrounded), 1e-4);
+    EXPECT_LT(relative_difference(actual, unrounded), 2e-2);
+  }
+}
+
+TEST(GemmConv, Bf16LeavesInferenceInFloat32) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  torch::manual_seed(16);
+  const at::Tensor x = torch::randn({1, 32, 8, 8});
+  const at::Tensor w = torch::randn({32, 16, 4, 4}) * 0.1;
+  const at::Tensor b = torch::randn({16});
+  const at::Tensor float32 = conv_transpose2d(x, w, b, 2, 1, 0);
+  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  EXPECT_TRUE(torch::equal(conv_transpose2d(x, w, b, 2, 1, 0), float32));
+  const at::Tensor w_trained = w.clone().requires_grad_();
+  {
+    torch::NoGradGuard no_grad;  // as translate and the samples run
+    EXPECT_TRUE(torch::equal(conv_transpose2d(x, w_trained, b, 2, 1, 0), float32));
+  }
+  EXPECT_FALSE(torch::equal(conv_transpose2d(x, w_trained, b, 2, 1, 0).detach(), float32));
+}
+
 // Whole networks: the optimised layers change no output or gradient beyond float rounding, with
 // the official ResNet's and U-Net's transposed convs and the book U-Net's upsample + conv steps.
 TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {
@@ -174,6 +261,38 @@ TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {
       worst_gradient = std::max(worst_gradient, relative_difference(actual[i], expected[i]));
     }
     EXPECT_LT(worst_gradient, 1e-4);
+  }
+}
+
+// Whole networks in bf16 training: every strided, discriminator-like and upsampling layer now
+// reads bf16 operands, and the output and gradients stay within a few bf16 roundings of float32.
+TEST(GemmConv, NetworksTrainInBf16CloseToFloat32) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  for (const std::string architecture : {"unet_128", "unet"}) {
+    SCOPED_TRACE(architecture);
+    torch::manual_seed(17);
+    auto generator = make_generator(GeneratorOptions().architecture(architecture).ngf(8));
+    std::shared_ptr<torch::nn::Module> network = generator;
+    network->train();
+    const int64_t size = architecture == "unet_128" ? 128 : 64;
+    const at::Tensor x = torch::rand({1, 3, size, size}) * 2 - 1;
+    const auto run = [&](ConvPrecision precision) {
+      const PrecisionSwitch use(precision);
+      network->zero_grad();
+      const at::Tensor y = generator->forward(x.clone());
+      y.square().mean().backward();
+      return std::make_pair(y.detach(), generator->parameters()[0].grad().clone());
+    };
+    const auto [y32, grad32] = run(ConvPrecision::kFloat32);
+    const auto [y16, grad16] = run(ConvPrecision::kBFloat16);
+    EXPECT_GT(relative_difference(y16, y32), 1e-4) << "the bf16 kernels did not run";
+    EXPECT_LT(relative_difference(y16, y32), 5e-2) << "output";
+    // The first layer's gradient has come back through every layer: what training needs is its
+    // direction.
+    const double cosine =
+        (grad16 * grad32).sum().item<double>() / (grad16.norm() * grad32.norm()).item<double>();
+    // (Measured: 0.985 for unet_128, 0.993 for the book U-Net; unrelated gradients give ~0.)
+    EXPECT_GT(cosine, 0.97) << "first layer's weight gradient";
   }
 }
 

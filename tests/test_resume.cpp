@@ -10,6 +10,7 @@
 
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
+#include "cyclegan/gemm_conv.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
 #include "test_helpers.h"
@@ -55,23 +56,25 @@ class Resume : public ::testing::Test {
   TrainConfig config_;
 };
 
-TEST_F(Resume, HalfThenResumeIsBitIdenticalToStraight) {
+// Trains kSteps straight, and 13 + resume + the rest from the same config, and expects the same
+// networks and losses.csv rows.
+void expect_resume_bit_identical(const TrainConfig& config, const fs::path& dir) {
   constexpr int64_t kSteps = 16;  // 4 epochs of 5 steps would be 20; stop at 16
-  TrainConfig straight = config_;
-  straight.output_dir = (dir_ / "straight").string();
+  TrainConfig straight = config;
+  straight.output_dir = (dir / "straight").string();
   straight.max_steps = kSteps;
   Trainer straight_trainer(straight);
   straight_trainer.run();
 
-  TrainConfig first_half = config_;
-  first_half.output_dir = (dir_ / "resumed").string();
+  TrainConfig first_half = config;
+  first_half.output_dir = (dir / "resumed").string();
   first_half.max_steps = 13;  // epoch 3 of 4 (decaying rate), step 3 of 5
   Trainer(first_half).run();
 
   TrainConfig second_half = first_half;
   second_half.max_steps = kSteps;
   Trainer resumed(second_half);
-  EXPECT_EQ(resumed.resume(), checkpoint_path(dir_ / "resumed", 13));
+  EXPECT_EQ(resumed.resume(), checkpoint_path(dir / "resumed", 13));
   EXPECT_EQ(resumed.steps_done(), 13);
   resumed.run();
 
@@ -88,9 +91,20 @@ TEST_F(Resume, HalfThenResumeIsBitIdenticalToStraight) {
   expect_identical(*straight_trainer.g_ba(), *resumed.g_ba(), "g_ba");
   expect_identical(*straight_trainer.d_a(), *resumed.d_a(), "d_a");
   expect_identical(*straight_trainer.d_b(), *resumed.d_b(), "d_b");
-  const auto straight_rows = loss_rows(dir_ / "straight/losses.csv");
+  const auto straight_rows = loss_rows(dir / "straight/losses.csv");
   EXPECT_EQ(straight_rows.size(), kSteps + 1);
-  EXPECT_EQ(loss_rows(dir_ / "resumed/losses.csv"), straight_rows);
+  EXPECT_EQ(loss_rows(dir / "resumed/losses.csv"), straight_rows);
+}
+
+TEST_F(Resume, HalfThenResumeIsBitIdenticalToStraight) {
+  expect_resume_bit_identical(config_, dir_.path());
+}
+
+// oneDNN's bf16 kernels are as deterministic as the float32 path.
+TEST_F(Resume, Bf16HalfThenResumeIsBitIdenticalToStraight) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  config_.precision = "bf16";
+  expect_resume_bit_identical(config_, dir_.path());
 }
 
 TEST_F(Resume, TruncatedStateIsAClearError) {

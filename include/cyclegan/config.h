@@ -39,9 +39,10 @@ struct TrainConfig {
   double lambda_id = 2.0;
   int64_t pool_size = 50;
   int64_t seed = 0;
-  std::string device = "auto";  ///< auto | cpu | cuda | cuda:N
-  int64_t threads = 0;          ///< 0 = all cores
-  bool cuda_graphs = true;      ///< replay each step's kernels as CUDA graphs (CUDA only)
+  std::string device = "auto";     ///< auto | cpu | cuda | cuda:N
+  int64_t threads = 0;             ///< 0 = all cores
+  bool cuda_graphs = true;         ///< replay each step's kernels as CUDA graphs (CUDA only)
+  std::string precision = "fp32";  ///< fp32 | bf16 (the convolutions' arithmetic; CPU only)
 
   // output
   std::string output_dir = "runs/cyclegan";

@@ -17,6 +17,9 @@ namespace cyclegan {
 /// blocked layout on every call and the weight gradient back. The U-Nets' inner layers are 17-34
 /// MB weight tensors applied to 1x1 to 8x8 images, where those reorders cost 11-14 ms per call
 /// against 3 ms for the arithmetic itself.
+///
+/// In bf16 training (set_conv_precision) the same entry points compute in bf16 instead, on
+/// oneDNN's blocked layouts (see ConvPrecision).
 
 /// Whether this build can take these paths (built against libdnnl-dev, and oneDNN has an
 /// optimised kernel for this CPU).
@@ -27,24 +30,41 @@ bool gemm_conv_available();
 void set_gemm_conv_enabled(bool enabled);
 bool gemm_conv_enabled();
 
+/// The number format of the convolutions' arithmetic while training (train.precision).
+/// kBFloat16: every convolution and transposed convolution that records gradients takes
+/// oneDNN's blocked-layout kernels with bf16 inputs, weights and output gradients, and float32
+/// outputs, input gradients and weight gradients; the weights, Adam's state, normalisation,
+/// activations and losses stay float32. Inference (translate, samples) stays float32. Only
+/// this file's paths are affected: the ResNets' Winograd 3x3 and 7x7 edge convolutions stay
+/// float32.
+enum class ConvPrecision { kFloat32, kBFloat16 };
+
+/// Whether this CPU computes bf16 convolutions in hardware (AVX512-BF16 or AMX; oneDNN would
+/// otherwise emulate them, slower than float32) and this build has the oneDNN path.
+bool bf16_conv_available();
+
+/// Process-wide; kFloat32 by default. The trainer sets it from train.precision.
+void set_conv_precision(ConvPrecision precision);
+ConvPrecision conv_precision();
+
 /// Whether conv2d() (`transposed` false) or conv_transpose2d() (`transposed` true) takes oneDNN's
 /// path for these arguments: CPU float32 tensors, square kernel, the same stride and padding on
 /// both axes, no groups or dilation, a bias, output_padding <= padding, an optimised oneDNN
-/// kernel for the shape, and -- for convolutions -- a shape where oneDNN's GEMM is the faster
-/// path (small outputs of many channels, and 3-channel inputs; src/gemm_conv.cpp has the
-/// measurements).
+/// kernel for the shape, and -- for float32 convolutions -- a shape where oneDNN's GEMM is the
+/// faster path (small outputs of many channels, and 3-channel inputs; src/gemm_conv.cpp has the
+/// measurements). With conv_precision() bf16, every shape with a kernel applies in training.
 bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                        int64_t stride, int64_t padding, int64_t output_padding, bool transposed);
 
 /// at::conv2d(input, weight, bias, stride, padding), with the forward pass and both gradients
 /// computed by oneDNN where gemm_conv_applies(); results agree with LibTorch's to float rounding.
-/// The networks do not use it. On an Intel Xeon it made the U-Nets' inner layers 2.2-4.8x
-/// faster, but on an AMD EPYC (AVX-512) the whole step was no faster (unet_128 0.54-0.62 s/step
-/// either way) and the book U-Net's slower (0.166-0.171 against 0.140-0.159 s), and imported
-/// ResNet generators then differ from PyTorch's outputs by 1.3e-5, over the 1e-5 the parity
-/// tests promise. (Two processes of batch 1 do match one of batch 2 with it: 7e-7 after 6 steps
-/// of the book U-Net, since the forward pass runs image by image.)
-/// input [N, C_in, H, W], weight [C_out, C_in, k, k], bias [C_out].
+/// The networks use it only in bf16 training (BiasedConv, networks.h). On an Intel Xeon it made the
+/// U-Nets' inner layers 2.2-4.8x faster, but on an AMD EPYC (AVX-512) the whole step was no faster
+/// (unet_128 0.54-0.62 s/step either way) and the book U-Net's slower (0.166-0.171 against
+/// 0.140-0.159 s), and imported ResNet generators then differ from PyTorch's outputs by 1.3e-5,
+/// over the 1e-5 the parity tests promise. (Two processes of batch 1 do match one of batch 2 with
+/// it: 7e-7 after 6 steps of the book U-Net, since the forward pass runs image by image.) input [N,
+/// C_in, H, W], weight [C_out, C_in, k, k], bias [C_out].
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                   int64_t stride, int64_t padding);
 

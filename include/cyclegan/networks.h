@@ -92,6 +92,18 @@ class FewChannelConvImpl : public torch::nn::Conv2dImpl {
 };
 TORCH_MODULE(FewChannelConv);
 
+/// An nn::Conv2d (same parameters and names, square stride and padding) whose training passes
+/// take gemm_conv.h's bf16 kernels when conv_precision() is bf16 (train.precision); otherwise,
+/// and in inference, LibTorch's conv2d as before. The U-Nets' and ResNets' strided convolutions
+/// and the discriminators' layers.
+class PrecisionConvImpl : public torch::nn::Conv2dImpl {
+ public:
+  PrecisionConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
+                    int64_t padding);
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(PrecisionConv);
+
 /// An nn::ConvTranspose2d (same parameters and names) computed through oneDNN's
 /// deconvolution on LibTorch's layouts where available (gemm_conv.h) instead of LibTorch's BLAS
 /// path: the upsampling layers of the official ResNet and U-Net generators.
