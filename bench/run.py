@@ -81,17 +81,24 @@ ABLATIONS = {"no_winograd": "--no-winograd", "no_gemm": "--no-gemm-conv",
              "no_fused_adam": "--no-fused-adam", "no_few_channel": "--no-few-channel-conv"}
 
 
-def time_all(bench, config, threads, device, steps, warmup, repeat, translate_images, ablation):
-    """Ours, PyTorch's and (with `ablation`) ours without each of our kernel paths, alternately."""
+def time_all(bench, config, threads, device, steps, warmup, repeat, translate_images, ablation,
+             precision, with_bf16):
+    """Ours, PyTorch's, (with `ablation`) ours without each of our kernel paths and (with
+    `with_bf16`) ours in bf16, alternately. `precision` is ours (train.precision); PyTorch's
+    reference always trains in float32."""
     ours, theirs = [], []
     ablated = {name: [] for name in ABLATIONS} if ablation else {}
+    if with_bf16:
+        ablated["bf16"] = []
     args = model_args(*config, threads, device) + ["--steps", str(steps), "--warmup", str(warmup),
                                            "--translate-images", str(translate_images)]
     for _ in range(repeat):  # alternate, so drift in machine load hits all alike
-        ours.append(run_json([bench, "train", *args]))
+        ours.append(run_json([bench, "train", *args, "--precision", precision]))
         theirs.append(run_json([*REFERENCE_COMMAND, *args]))
         for name, runs in ablated.items():
-            runs.append(run_json([bench, "train", *args, ABLATIONS[name]]))
+            variant = ["--precision", "bf16"] if name == "bf16" else ["--precision", precision,
+                                                                      ABLATIONS[name]]
+            runs.append(run_json([bench, "train", *args, *variant]))
     return ours, theirs, ablated
 
 
@@ -159,6 +166,11 @@ def main():
     parser.add_argument("--ablation", action="store_true",
                         help="also time ours without each of our own paths (what each moved)")
     parser.add_argument("--json-out", help="also append the JSON lines to this file")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="our training precision (PyTorch's reference stays fp32; the loss "
+                             "check compares both in fp32)")
+    parser.add_argument("--with-bf16", action="store_true",
+                        help="also time ours with --precision bf16, alternately (bf16 column)")
     options = parser.parse_args()
 
     configs = []
@@ -174,7 +186,8 @@ def main():
     peak = measure_peak(options.bench, options.threads, options.device)
     environment = tuning_environment()
     print("machine: %d cores, %d threads, device %s; %.0f GFLOP/s fp32 matrix-product peak "
-          "(measured)%s" % (os.cpu_count(), options.threads, options.device, peak,
+          "(measured); ours in %s%s" % (os.cpu_count(), options.threads, options.device, peak,
+                                        options.precision,
                             "; environment: " + " ".join("%s=%s" % item for item in
                                                          environment.items())
                             if environment else ""))
@@ -189,11 +202,12 @@ def main():
                                                          options.device)
         ours, theirs, ablated = time_all(options.bench, config, options.threads, options.device,
                                         options.steps, options.warmup, options.repeat,
-                                        options.translate_images, options.ablation)
+                                        options.translate_images, options.ablation,
+                                        options.precision, options.with_bf16)
         a, b = summarise(ours), summarise(theirs)
         gflop = ours[0]["step_gflop"]
         record = {
-            "config": name, "arch": config[0], "ngf": config[1], "ndf": config[2],
+            "config": name, "precision": options.precision, "arch": config[0], "ngf": config[1], "ndf": config[2],
             "size": config[3], "lambda_id": config[4], "threads": options.threads,
             "device": options.device, "pytorch_version": theirs[0].get("torch_version"),
             "blas": ours[0]["blas"], "mkldnn": ours[0]["mkldnn"], "peak_gflops_per_s": peak,
