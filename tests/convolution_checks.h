@@ -8,6 +8,23 @@
 
 namespace cyclegan::testing {
 
+/// Sets a process-wide kernel switch (gemm_conv_enabled, conv_precision, ...) for a scope and
+/// restores the previous value however the test ends.
+template <typename Value>
+class ScopedSwitch {
+ public:
+  ScopedSwitch(Value (*get)(), void (*set)(Value), Value value) : set_(set), before_(get()) {
+    set_(value);
+  }
+  ~ScopedSwitch() { set_(before_); }
+  ScopedSwitch(const ScopedSwitch&) = delete;
+  ScopedSwitch& operator=(const ScopedSwitch&) = delete;
+
+ private:
+  void (*set_)(Value);
+  Value before_;
+};
+
 /// Largest |a - b| relative to the largest |b|.
 inline double relative_difference(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>() / b.abs().max().item<double>();

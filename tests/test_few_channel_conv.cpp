@@ -12,16 +12,9 @@
 namespace cyclegan {
 namespace {
 
-// Restores the process-wide switch however a test ends.
-class FewChannelSwitch {
- public:
-  explicit FewChannelSwitch(bool on) : before_(few_channel_conv_enabled()) {
-    set_few_channel_conv_enabled(on);
-  }
-  ~FewChannelSwitch() { set_few_channel_conv_enabled(before_); }
-
- private:
-  bool before_;
+struct FewChannelSwitch : testing::ScopedSwitch<bool> {
+  explicit FewChannelSwitch(bool on)
+      : ScopedSwitch(few_channel_conv_enabled, set_few_channel_conv_enabled, on) {}
 };
 
 at::Tensor libtorch(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
