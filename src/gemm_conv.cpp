@@ -444,15 +444,14 @@ at::Tensor run(const at::Tensor& input, const at::Tensor& weight, const at::Tens
 
 #endif  // CYCLEGAN_HAVE_DNNL
 
-// The 4x4 taps that sum into each of the 5 taps of upsample_nearest_conv4x4's transposed kernel
-// (-1: none), along either axis.
-constexpr int kFiveFromFour[5][2] = {{3, -1}, {2, 3}, {1, 2}, {0, 1}, {0, -1}};
-
 // weight [C_out, C_in, 4, 4] -> kernel [C_in, C_out, 5, 5], kernel[i][o][a][b] = the sum of
-// weight[o][i][y][x] over the taps y of row a and x of column b; the gradient sends each kernel
-// tap's gradient back to the 4x4 taps it summed. One parallel pass each way: built from tensor
-// slices, sums and stacks instead, this cost 90 ms of a 64 px book U-Net step (its weights are
-// re-expanded for every forward pass).
+// weight[o][i][y][x] over the taps y of row a and x of column b (along either axis, 5-tap
+// index t sums 4-tap indices {3}, {2, 3}, {1, 2}, {0, 1}, {0} for t = 0..4); the gradient sends
+// each kernel tap's gradient back to the 4x4 taps it summed. One parallel pass each way, in the
+// kernel's order, each 4x4 kernel being one cache line: built from tensor slices, sums and stacks
+// instead, this cost 90 ms of a 64 px book U-Net step (its weights are re-expanded for every
+// forward pass); with a per-tap loop over a table of the summed taps, in the weight's order,
+// 2-3 ms of the 128 px one's 62 ms.
 class FiveTapKernel : public torch::autograd::Function<FiveTapKernel> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& weight) {
@@ -464,22 +463,27 @@ class FiveTapKernel : public torch::autograd::Function<FiveTapKernel> {
     at::Tensor five = at::empty({in_channels, out_channels, 5, 5}, four.options());
     const float* source = four.data_ptr<float>();
     float* target = five.data_ptr<float>();
-    at::parallel_for(0, out_channels * in_channels, 64, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, in_channels * out_channels, 256, [&](int64_t begin, int64_t end) {
       for (int64_t pair = begin; pair < end; ++pair) {
-        const int64_t o = pair / in_channels;
-        const int64_t i = pair % in_channels;
-        const float* w = source + pair * 16;
-        float* k = target + (i * out_channels + o) * 25;
-        for (int a = 0; a < 5; ++a) {
-          for (int b = 0; b < 5; ++b) {
-            float sum = 0;
-            for (const int y : kFiveFromFour[a]) {
-              for (const int x : kFiveFromFour[b]) {
-                if (y >= 0 && x >= 0) sum += w[y * 4 + x];
-              }
-            }
-            k[a * 5 + b] = sum;
-          }
+        const int64_t i = pair / out_channels;
+        const int64_t o = pair % out_channels;
+        const float* w = source + (o * in_channels + i) * 16;
+        float rows[4][5];  // each row's 4 taps summed into 5
+        for (int y = 0; y < 4; ++y) {
+          const float* r = w + y * 4;
+          rows[y][0] = r[3];
+          rows[y][1] = r[2] + r[3];
+          rows[y][2] = r[1] + r[2];
+          rows[y][3] = r[0] + r[1];
+          rows[y][4] = r[0];
+        }
+        float* k = target + pair * 25;
+        for (int b = 0; b < 5; ++b) {
+          k[b] = rows[3][b];
+          k[5 + b] = rows[2][b] + rows[3][b];
+          k[10 + b] = rows[1][b] + rows[2][b];
+          k[15 + b] = rows[0][b] + rows[1][b];
+          k[20 + b] = rows[0][b];
         }
       }
     });
@@ -491,29 +495,66 @@ class FiveTapKernel : public torch::autograd::Function<FiveTapKernel> {
     const int64_t out_channels = context->saved_data["out_channels"].toInt();
     const int64_t in_channels = context->saved_data["in_channels"].toInt();
     const at::Tensor five = gradients[0].contiguous();
-    at::Tensor four = at::zeros({out_channels, in_channels, 4, 4}, five.options());
+    at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, five.options());
     const float* source = five.data_ptr<float>();
     float* target = four.data_ptr<float>();
-    at::parallel_for(0, out_channels * in_channels, 64, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, out_channels * in_channels, 256, [&](int64_t begin, int64_t end) {
       for (int64_t pair = begin; pair < end; ++pair) {
         const int64_t o = pair / in_channels;
         const int64_t i = pair % in_channels;
         const float* k = source + (i * out_channels + o) * 25;
-        float* w = target + pair * 16;
+        float rows[5][4];  // each row's 5 tap gradients summed into 4
         for (int a = 0; a < 5; ++a) {
-          for (int b = 0; b < 5; ++b) {
-            for (const int y : kFiveFromFour[a]) {
-              for (const int x : kFiveFromFour[b]) {
-                if (y >= 0 && x >= 0) w[y * 4 + x] += k[a * 5 + b];
-              }
-            }
-          }
+          const float* r = k + a * 5;
+          rows[a][0] = r[3] + r[4];
+          rows[a][1] = r[2] + r[3];
+          rows[a][2] = r[1] + r[2];
+          rows[a][3] = r[0] + r[1];
+        }
+        float* w = target + pair * 16;
+        for (int x = 0; x < 4; ++x) {
+          w[x] = rows[3][x] + rows[4][x];
+          w[4 + x] = rows[2][x] + rows[3][x];
+          w[8 + x] = rows[1][x] + rows[2][x];
+          w[12 + x] = rows[0][x] + rows[1][x];
         }
       }
     });
     return {four};
   }
 };
+
+// Along one axis, which of the 4x4 kernel's taps (-1: none) reach input offset -1, 0 and +1 (3x3
+// taps 0, 1, 2) for the upsampled output's even and odd pixels (see upsample_nearest_conv4x4).
+constexpr int kPhaseTaps[2][3][2] = {{{0, -1}, {1, 2}, {3, -1}}, {{-1, -1}, {0, 1}, {2, 3}}};
+
+// weight [C_out, C_in, 4, 4] -> [4 C_out, C_in, 3, 3]: output channel 4o + 2py + px is output
+// channel o's kernel for the upsampled pixels of row parity py and column parity px, as a 3x3
+// kernel over the input before upsampling (padding 1). A product with a constant 0/1 matrix,
+// so autograd carries the gradient back to the 4x4 taps.
+at::Tensor phase_kernels(const at::Tensor& weight) {
+  at::Tensor taps_of = at::zeros({16, 4, 9}, weight.options().requires_grad(false));
+  auto table = taps_of.accessor<float, 3>();
+  for (int py = 0; py < 2; ++py) {
+    for (int px = 0; px < 2; ++px) {
+      for (int ky = 0; ky < 3; ++ky) {
+        for (int kx = 0; kx < 3; ++kx) {
+          for (const int y : kPhaseTaps[py][ky]) {
+            for (const int x : kPhaseTaps[px][kx]) {
+              if (y >= 0 && x >= 0) table[y * 4 + x][py * 2 + px][ky * 3 + kx] = 1.0f;
+            }
+          }
+        }
+      }
+    }
+  }
+  const int64_t out_channels = weight.size(0);
+  const int64_t in_channels = weight.size(1);
+  return at::matmul(weight.reshape({out_channels * in_channels, 16}), taps_of.reshape({16, 36}))
+      .reshape({out_channels, in_channels, 4, 3, 3})
+      .permute({0, 2, 1, 3, 4})
+      .reshape({4 * out_channels, in_channels, 3, 3});
+}
 
 bool is_plain_float_cpu(const at::Tensor& tensor) {
   return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
@@ -618,6 +659,22 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
   // The bound holds in bf16 training too (book U-Net at 128 px, 3 alternating runs: 0.068-0.073
   // s/step either way, 11 MB less memory with it); the small inputs' conv then takes bf16.
   const bool bf16 = computes_in_bf16(input, weight, bias);
+  // bf16 training with a few output channels (the last layer's 3 colours): the transposed
+  // kernels vectorise over output channels in blocks of 16, 3 of them doing useful work (84
+  // GFLOP/s at 64 -> 3 channels on 64x64). Instead, each of the 4 output pixel parities gets its
+  // own 3x3 kernel over the input, 4 C_out channels in one convolution, interleaved by
+  // pixel_shuffle: 9 taps instead of 6.25, in blocks of 12 of 16. Book U-Net at 128 px, 4
+  // alternating runs: 0.0696-0.0705 against 0.0719-0.0724 s/step. In float32 it was slower
+  // (0.097-0.100 against 0.095-0.097: LibTorch's 12-channel convolution against our transposed
+  // one), so float32 keeps the transposed convolution.
+  constexpr int64_t kMaximumPhaseOutputs = 4;
+  if (bf16 && gemm_conv_enabled() && is_plain_float_cpu(weight) && is_plain_float_cpu(bias) &&
+      weight.size(0) <= kMaximumPhaseOutputs &&
+      input.size(2) * input.size(3) >= kMinimumInputPixels) {
+    const at::Tensor phases =
+        at::pixel_shuffle(conv2d(input, phase_kernels(weight), bias.repeat_interleave(4), 1, 1), 2);
+    return phases;
+  }
   if (gemm_conv_enabled() && is_plain_float_cpu(weight) &&
       input.size(2) * input.size(3) >= kMinimumInputPixels) {
     // Output pixel 2m (one axis) reads upsampled pixels 2m-1 .. 2m+2, i.e. inputs m-1, m, m, m+1

@@ -220,6 +220,33 @@ TEST(GemmConv, Bf16LeavesInferenceInFloat32) {
   EXPECT_FALSE(torch::equal(conv_transpose2d(x, w_trained, b, 2, 1, 0).detach(), float32));
 }
 
+// The book U-Net's last upsampling step (a few output channels) takes one 3x3 kernel per output
+// pixel parity in bf16 training, built from the 4x4 taps: it must compute the upsampled conv to
+// bf16's rounding, forward and in every gradient. A wrong tap would be off by the weights'
+// size, 30 times the tolerance.
+TEST(GemmConv, Bf16UpsampledConvToFewChannelsMatchesFloat32ToRounding) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  torch::manual_seed(17);
+  // Odd sizes reach both borders' special cases.
+  const at::Tensor x = torch::randn({2, 32, 17, 19}, torch::requires_grad());
+  const at::Tensor w = (torch::randn({3, 32, 4, 4}) * 0.1).requires_grad_();
+  const at::Tensor b = torch::randn({3}, torch::requires_grad());
+  const at::Tensor upstream = torch::randn({2, 3, 34, 38});
+  const at::Tensor expected =
+      at::conv2d(at::constant_pad_nd(at::upsample_nearest2d(x, {34, 38}), {1, 2, 1, 2}), w, b);
+  const auto expected_grads = torch::autograd::grad({expected}, {x, w, b}, {upstream});
+  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const at::Tensor actual = upsample_nearest_conv4x4(x, w, b);
+  const auto actual_grads = torch::autograd::grad({actual}, {x, w, b}, {upstream});
+  ASSERT_EQ(actual.sizes(), expected.sizes());
+  EXPECT_LT(relative_difference(actual, expected), 2e-2) << "output";
+  EXPECT_GT(relative_difference(actual, expected), 1e-5) << "output: bf16 did not run";
+  const char* names[] = {"input", "weight", "bias"};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LT(relative_difference(actual_grads[i], expected_grads[i]), 2e-2) << names[i];
+  }
+}
+
 // Whole networks: the optimised layers change no output or gradient beyond float rounding, with
 // the official ResNet's and U-Net's transposed convs and the book U-Net's upsample + conv steps.
 TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {

@@ -81,6 +81,8 @@ at::Tensor conv_transpose2d(const at::Tensor& input, const at::Tensor& weight,
 /// reads only 2 or 3 distinct input rows (and columns), so the kernel taps that land on the same
 /// input pixel can be summed first: 6.25 instead of 16 multiply-adds per output pixel and input
 /// channel, no 4x larger upsampled tensor, and the same result to float rounding.
+/// In bf16 training with at most 4 output channels (the last layer) it is instead one 3x3
+/// convolution to 4 C_out channels, a kernel per output pixel parity, and a pixel shuffle.
 /// input [N, C_in, H, W], weight [C_out, C_in, 4, 4] (a Conv2d's), bias [C_out]
 ///   -> [N, C_out, 2H, 2W]. Gradients flow to the 4x4 weight.
 at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& weight,
