@@ -144,6 +144,23 @@ TEST_F(Networks, InstanceNormNormalisesEachSampleAndChannelByHand) {
   }
 }
 
+// The activations after a norm run in place on its output; the gradients must be those of the
+// out-of-place composition, LibTorch's instance_norm then relu.
+TEST_F(Networks, InPlaceActivationAfterInstanceNormKeepsTheGradients) {
+  const at::Tensor x = torch::randn({2, 3, 5, 4}, torch::requires_grad());
+  const at::Tensor upstream = torch::randn({2, 3, 5, 4});
+  const at::Tensor expected =
+      torch::relu(torch::instance_norm(x, {}, {}, {}, {}, true, 0.1, 1e-5, true));
+  const auto expected_grad = torch::autograd::grad({expected}, {x}, {upstream})[0];
+  InstanceNorm norm;
+  at::Tensor actual = norm->forward(x);
+  torch::relu_(actual);
+  const auto actual_grad = torch::autograd::grad({actual}, {x}, {upstream})[0];
+  EXPECT_TRUE(torch::allclose(actual, expected, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(actual_grad, expected_grad, 1e-5, 1e-6));
+  EXPECT_GT(expected_grad.abs().max().item<float>(), 0.1f);
+}
+
 TEST_F(Networks, GeneratorsKeepShapeAndRangeAtValidSizes) {
   // Shapes do not depend on the filter count; 8 filters keeps this fast.
   const std::vector<std::pair<std::string, std::vector<int64_t>>> cases = {
