@@ -31,6 +31,7 @@
 #include "cyclegan/data.h"
 #include "cyclegan/few_channel_conv.h"
 #include "cyclegan/gemm_conv.h"
+#include "cyclegan/layer_kernels.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/optimizer.h"
 #include "cyclegan/synthetic.h"
@@ -259,6 +260,7 @@ struct KernelPaths {
   bool gemm_conv = true;
   bool fused_adam = true;
   bool few_channel_conv = true;
+  bool norm_kernels = true;
 };
 
 void use_kernel_paths(const KernelPaths& paths) {
@@ -266,6 +268,7 @@ void use_kernel_paths(const KernelPaths& paths) {
   cyclegan::set_gemm_conv_enabled(paths.gemm_conv);
   cyclegan::FusedAdam::set_enabled(paths.fused_adam);
   cyclegan::set_few_channel_conv_enabled(paths.few_channel_conv);
+  cyclegan::set_training_norm_kernels_enabled(paths.norm_kernels);
 }
 
 int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_t translate_images,
@@ -352,7 +355,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   {
     ConvolutionFlopCounter counter;
     trainer.set_cuda_graphs(false);
-    use_kernel_paths({false, false, paths.fused_adam, false});
+    use_kernel_paths({false, false, paths.fused_adam, false, paths.norm_kernels});
     trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
     use_kernel_paths(paths);
     step_flops = counter.flops();
@@ -385,7 +388,8 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
             << ", \"gemm_conv\": " << (cyclegan::gemm_conv_enabled() ? "true" : "false")
             << ", \"fused_adam\": " << (cyclegan::FusedAdam::enabled() ? "true" : "false")
             << ", \"few_channel_conv\": "
-            << (cyclegan::few_channel_conv_enabled() ? "true" : "false")
+            << (cyclegan::few_channel_conv_enabled() ? "true" : "false") << ", \"norm_kernels\": "
+            << (cyclegan::training_norm_kernels_enabled() ? "true" : "false")
             << ", \"cuda_graphs\": " << (cuda_graphs ? "true" : "false") << "}" << std::endl;
   return 0;
 }
@@ -518,6 +522,9 @@ int main(int argc, char** argv) {
   train->add_flag(
       "--no-few-channel-conv", no_few_channel_conv,
       "LibTorch's convolutions for the ResNet's 7x7 layers with 3 channels on one side");
+  bool no_norm_kernels = false;
+  train->add_flag("--no-norm-kernels", no_norm_kernels,
+                  "LibTorch's InstanceNorm and activations in training");
 
   CLI::App* check = app.add_subcommand("check", "write weights, inputs and our losses for K steps");
   add_model_options(*check, model);
@@ -545,10 +552,10 @@ int main(int argc, char** argv) {
   try {
     // Two warm-up steps at least: the first runs without Winograd (see run_train).
     if (*train) {
-      return run_train(
-          model, steps, std::max<int64_t>(warmup, 2), translate_images,
-          KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam, !no_few_channel_conv},
-          profile_out);
+      return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
+                       KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam,
+                                   !no_few_channel_conv, !no_norm_kernels},
+                       profile_out);
     }
     if (*check) return run_check(model, steps, out, deterministic_cuda);
     if (*peak) return run_peak(model.threads, model.device);

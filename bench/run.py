@@ -78,7 +78,8 @@ def check_losses(bench, config, threads, device, steps=2):
 
 # The ablation: each of our own kernel paths turned off in turn (what each moved).
 ABLATIONS = {"no_winograd": "--no-winograd", "no_gemm": "--no-gemm-conv",
-             "no_fused_adam": "--no-fused-adam", "no_few_channel": "--no-few-channel-conv"}
+             "no_fused_adam": "--no-fused-adam", "no_few_channel": "--no-few-channel-conv",
+             "no_norm_kernels": "--no-norm-kernels"}
 
 
 def time_all(bench, config, threads, device, steps, warmup, repeat, translate_images, ablation,

@@ -147,6 +147,7 @@ torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
     return (x - mean) / torch::sqrt(var + eps_);
   }
   if (layer_kernels_apply(x)) return instance_norm_no_grad(x, eps_);
+  if (training_norm_kernels_apply(x)) return instance_norm_activation(x, eps_, 1.0);
   // use_input_stats = true: statistics of this sample and channel, in training and inference.
   // LibTorch's instance_norm is this batch norm over [1, N C, H, W], returned as a view. The
   // activation after it runs in place, and in place on a view autograd backpropagates through
@@ -158,6 +159,37 @@ torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
   const at::Tensor normalised = at::batch_norm(channels, {}, {}, {}, {}, /*training=*/true,
                                                /*momentum=*/0.1, eps_, /*cudnn_enabled=*/true);
   return at::_unsafe_view(normalised, x.sizes());
+}
+
+bool InstanceNormImpl::fuses_activation(const torch::Tensor& x) const {
+  return !(statistics_ && statistics_->mode != NormStatistics::Mode::kOff) &&
+         training_norm_kernels_apply(x);
+}
+
+torch::Tensor InstanceNormImpl::forward_activated(const torch::Tensor& x, double negative_slope) {
+  TORCH_CHECK(fuses_activation(x), "InstanceNorm: no fused activation for this input");
+  return instance_norm_activation(x, eps_, negative_slope);
+}
+
+torch::Tensor forward_sequence(nn::SequentialImpl& sequence, torch::Tensor x, size_t first) {
+  for (size_t i = first; i < sequence.size(); ++i) {
+    auto* norm = dynamic_cast<InstanceNormImpl*>(sequence.ptr(i).get());
+    if (norm != nullptr && i + 1 < sequence.size() && norm->fuses_activation(x)) {
+      const auto* next = sequence.ptr(i + 1).get();
+      if (dynamic_cast<const nn::ReLUImpl*>(next) != nullptr) {
+        x = norm->forward_activated(x, 0.0);
+        ++i;
+        continue;
+      }
+      if (const auto* leaky = dynamic_cast<const nn::LeakyReLUImpl*>(next)) {
+        x = norm->forward_activated(x, leaky->options.negative_slope());
+        ++i;
+        continue;
+      }
+    }
+    x = (sequence.begin() + static_cast<std::ptrdiff_t>(i))->forward(x);
+  }
+  return x;
 }
 
 void InstanceNormImpl::pretty_print(std::ostream& stream) const {
@@ -240,7 +272,7 @@ ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
 }
 
 torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x) {
-  return x + conv_block_->forward(x);
+  return x + forward_sequence(*conv_block_, x);
 }
 
 ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) {
@@ -276,7 +308,9 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
   register_module("model", model_);
 }
 
-torch::Tensor ResnetGeneratorImpl::forward(const torch::Tensor& x) { return model_->forward(x); }
+torch::Tensor ResnetGeneratorImpl::forward(const torch::Tensor& x) {
+  return forward_sequence(*model_, x);
+}
 
 UnetBlockImpl::UnetBlockImpl(const UnetBlockOptions& options,
                              std::shared_ptr<UnetBlockImpl> submodule)
@@ -381,8 +415,7 @@ namespace {
 torch::Tensor forward_upsampling_step(nn::SequentialImpl& step, const torch::Tensor& x) {
   const auto conv = std::dynamic_pointer_cast<nn::Conv2dImpl>(step.ptr(2));
   torch::Tensor h = upsample_nearest_conv4x4(x, conv->weight, conv->bias);
-  for (auto module = step.begin() + 3; module != step.end(); ++module) h = module->forward(h);
-  return h;
+  return forward_sequence(step, h, 3);
 }
 
 }  // namespace
@@ -391,7 +424,7 @@ torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> skips;
   torch::Tensor h = x;
   for (auto& step : down_) {
-    h = step->forward(h);  // [N, gf * 2^i, H / 2^(i+1), W / 2^(i+1)]
+    h = forward_sequence(*step, h);  // [N, gf * 2^i, H / 2^(i+1), W / 2^(i+1)]
     skips.push_back(h);
   }
   for (size_t i = 0; i < up_.size(); ++i) {
@@ -420,7 +453,9 @@ PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& 
   register_module("model", model_);
 }
 
-torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& x) { return model_->forward(x); }
+torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& x) {
+  return forward_sequence(*model_, x);
+}
 
 GeneratorPtr make_generator(const GeneratorOptions& options) {
   const std::string name = canonical_generator_name(options.architecture());

@@ -1,5 +1,6 @@
 // The hand-written InstanceNorm and reflection padding (src/layer_kernels.cpp) must compute what
-// LibTorch's operators compute, and be taken only where no gradient is needed.
+// LibTorch's operators compute, and the inference kernels be taken only where no gradient is
+// needed; the training InstanceNorm (with its activation) must also give LibTorch's gradients.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -71,6 +72,91 @@ TEST(LayerKernels, GeneratorsGiveTheSameOutputWithAndWithoutGradients) {
       without = generator->forward(x);
     }
     EXPECT_LT((with_gradients - without).abs().max().item<double>(), 1e-5) << architecture;
+  }
+}
+
+struct NormKernelSwitch {
+  explicit NormKernelSwitch(bool on) : before(training_norm_kernels_enabled()) {
+    set_training_norm_kernels_enabled(on);
+  }
+  ~NormKernelSwitch() { set_training_norm_kernels_enabled(before); }
+  bool before;
+};
+
+TEST(LayerKernels, TrainingNormAndActivationMatchLibTorchsWithGradients) {
+  torch::manual_seed(3);
+  for (const auto& shape : kShapes) {
+    for (const double slope : {0.0, 0.2, 1.0}) {
+      SCOPED_TRACE(c10::str(shape, " slope ", slope));
+      // An offset mean and a large spread, as above.
+      const at::Tensor x = (torch::randn(shape) * 7 + 40).requires_grad_();
+      const at::Tensor upstream = torch::randn(shape);
+      const at::Tensor normalised =
+          torch::instance_norm(x, {}, {}, {}, {}, /*use_input_stats=*/true, 0.1, 1e-5, false);
+      const at::Tensor expected = torch::leaky_relu(normalised, slope);
+      const at::Tensor expected_grad = torch::autograd::grad({expected}, {x}, {upstream})[0];
+      ASSERT_TRUE(training_norm_kernels_apply(x));
+      const at::Tensor actual = instance_norm_activation(x, 1e-5, slope);
+      const at::Tensor actual_grad = torch::autograd::grad({actual}, {x}, {upstream})[0];
+      ASSERT_EQ(actual.sizes(), expected.sizes());
+      EXPECT_LT((actual - expected).abs().max().item<double>(), 2e-5);
+      // Gradients scale with 1 / std (1/7 here); compare against their own size (a 1x1 plane's
+      // is 0 up to rounding).
+      const double grad_scale = std::max(expected_grad.abs().max().item<double>(), 1e-3);
+      EXPECT_LT((actual_grad - expected_grad).abs().max().item<double>() / grad_scale, 1e-4);
+      EXPECT_TRUE(torch::isfinite(actual_grad).all().item<bool>());
+    }
+  }
+  // Inference takes the no-gradient kernel instead, and the switch turns this one off.
+  EXPECT_FALSE(training_norm_kernels_apply(torch::randn({1, 2, 4, 4})));
+  const NormKernelSwitch off(false);
+  EXPECT_FALSE(training_norm_kernels_apply(torch::randn({1, 2, 4, 4}, torch::requires_grad())));
+}
+
+// Whole networks in training, fused norm kernels against LibTorch's operators: the same outputs
+// and parameter gradients. The official U-Net rewrites an unactivated norm's output in place
+// (LeakyReLU(inplace=True) at the start of the next block), which the kernel must allow.
+TEST(LayerKernels, NetworksTrainAlikeWithAndWithoutTheNormKernels) {
+  for (const std::string architecture : {"resnet_6blocks", "unet_128", "unet", "discriminator"}) {
+    SCOPED_TRACE(architecture);
+    torch::manual_seed(4);
+    std::shared_ptr<torch::nn::Module> network;
+    std::function<at::Tensor(const at::Tensor&)> forward;
+    if (architecture == "discriminator") {
+      auto discriminator = std::make_shared<PatchDiscriminatorImpl>(PatchDiscriminatorOptions());
+      network = discriminator;
+      forward = [discriminator](const at::Tensor& x) { return discriminator->forward(x); };
+    } else {
+      auto generator = make_generator(GeneratorOptions().architecture(architecture).ngf(8));
+      network = generator;
+      forward = [generator](const at::Tensor& x) { return generator->forward(x); };
+    }
+    init_weights(*network);
+    const int64_t size = architecture == "resnet_6blocks" ? 32 : 128;
+    const at::Tensor x = torch::rand({2, 3, size, size}) * 2 - 1;
+    const auto run = [&](bool kernels) {
+      const NormKernelSwitch path(kernels);
+      network->zero_grad();
+      const at::Tensor y = forward(x.clone().requires_grad_());
+      y.square().mean().backward();
+      std::vector<at::Tensor> results{y.detach()};
+      const auto cancelled = biases_cancelled_by_normalisation(*network);
+      for (const auto& parameter : network->parameters()) {
+        // Biases followed by an InstanceNorm have an exact gradient of zero: rounding noise.
+        const bool noise = std::any_of(cancelled.begin(), cancelled.end(),
+                                       [&](const at::Tensor& b) { return b.is_same(parameter); });
+        if (!noise) results.push_back(parameter.grad().clone());
+      }
+      return results;
+    };
+    const auto expected = run(false);
+    const auto actual = run(true);
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      const double scale = expected[i].abs().max().item<double>() + 1e-12;
+      EXPECT_LT((actual[i] - expected[i]).abs().max().item<double>() / scale, 1e-4)
+          << (i == 0 ? "output" : "gradient of parameter " + std::to_string(i - 1));
+    }
   }
 }
 

@@ -44,6 +44,11 @@ class InstanceNormImpl : public torch::nn::Module {
   explicit InstanceNormImpl(double eps = 1e-5) : eps_(eps) {}
   torch::Tensor forward(const torch::Tensor& x);
   void pretty_print(std::ostream& stream) const override;
+  /// Whether forward_activated takes `x`: a training pass on the CPU, not replaying statistics.
+  bool fuses_activation(const torch::Tensor& x) const;
+  /// forward(x) followed by LeakyReLU(negative_slope) (0: ReLU), as one kernel
+  /// (instance_norm_activation, layer_kernels.h). Needs fuses_activation(x).
+  torch::Tensor forward_activated(const torch::Tensor& x, double negative_slope);
   /// Null (the default) normalises each input by its own statistics.
   void set_statistics(std::shared_ptr<NormStatistics> statistics) { statistics_ = statistics; }
 
@@ -52,6 +57,12 @@ class InstanceNormImpl : public torch::nn::Module {
   std::shared_ptr<NormStatistics> statistics_;
 };
 TORCH_MODULE(InstanceNorm);
+
+/// sequence's modules from index `first` on, applied in order, as Sequential::forward, except
+/// that in training an InstanceNorm followed by a ReLU or LeakyReLU runs as one fused kernel.
+/// Both modules stay in the sequence, so the state dict keeps the official numbering.
+torch::Tensor forward_sequence(torch::nn::SequentialImpl& sequence, torch::Tensor x,
+                               size_t first = 0);
 
 /// Points every InstanceNorm inside `module` at `statistics` (null: back to normal).
 void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatistics> statistics);
