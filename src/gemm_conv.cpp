@@ -91,11 +91,16 @@ struct Shape {
 // against 74 ms). Transposed convolutions always take GEMM: LibTorch has only BLAS for them.
 bool gemm_is_faster(const Shape& shape);
 
+Shape shape_of(at::IntArrayRef input_sizes, const at::Tensor& weight, int64_t stride,
+               int64_t padding, int64_t output_padding, bool transposed, bool bf16) {
+  const int64_t out_channels = transposed ? weight.size(1) : weight.size(0);
+  return {{transposed ? 1 : 0, input_sizes[0], input_sizes[1], out_channels, input_sizes[2],
+           input_sizes[3], weight.size(2), stride, padding, output_padding, bf16 ? 1 : 0}};
+}
+
 Shape shape_of(const at::Tensor& input, const at::Tensor& weight, int64_t stride, int64_t padding,
                int64_t output_padding, bool transposed, bool bf16) {
-  const int64_t out_channels = transposed ? weight.size(1) : weight.size(0);
-  return {{transposed ? 1 : 0, input.size(0), input.size(1), out_channels, input.size(2),
-           input.size(3), weight.size(2), stride, padding, output_padding, bf16 ? 1 : 0}};
+  return shape_of(input.sizes(), weight, stride, padding, output_padding, transposed, bf16);
 }
 
 bool gemm_is_faster(const Shape& shape) {
@@ -241,8 +246,10 @@ Shape one_image(Shape shape) {
   return shape;
 }
 
+// kept_src (optional): where the whole batch's input went through one reorder (bf16 plans), the
+// reordered copy's bytes, in the plan's forward_src layout.
 at::Tensor run_forward(const Shape& shape, const at::Tensor& input, const at::Tensor& weight,
-                       const at::Tensor& bias) {
+                       const at::Tensor& bias, at::Tensor* kept_src = nullptr) {
   dnnl::stream stream(cpu_engine());
   at::Tensor output = at::empty(shape.output_dims(), input.options());
   const Shape image_shape = shape.bf16() ? shape : one_image(shape);
@@ -271,6 +278,7 @@ at::Tensor run_forward(const Shape& shape, const at::Tensor& input, const at::Te
     });
   }
   stream.wait();
+  if (kept_src != nullptr && image_shape.batch() == shape.batch()) *kept_src = src_storage;
   return output;
 }
 
@@ -344,22 +352,33 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
                             const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                             int64_t padding, int64_t output_padding, bool transposed, bool bf16) {
     const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed, bf16);
-    context->save_for_backward({input, weight});
     context->saved_data["bf16"] = bf16;
     context->saved_data["stride"] = stride;
     context->saved_data["padding"] = padding;
     context->saved_data["output_padding"] = output_padding;
     context->saved_data["transposed"] = transposed;
-    return run_forward(shape, input, weight, bias);
+    context->saved_data["input_sizes"] = input.sizes().vec();
+    // A bf16 plan's weight gradient reads the input as the forward pass did, reordered into
+    // bf16 in a blocked layout: that copy is kept instead of the float32 input (half its size,
+    // and no second reorder in the backward pass). The float32 weight-gradient product
+    // (few_pixels_for_the_weights) reads the input itself.
+    at::Tensor kept_src;
+    const bool keep_src = shape.bf16() && !few_pixels_for_the_weights(shape);
+    at::Tensor output = run_forward(shape, input, weight, bias, keep_src ? &kept_src : nullptr);
+    context->saved_data["kept_src"] = kept_src.defined();
+    context->save_for_backward({kept_src.defined() ? kept_src : input, weight});
+    return output;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
                                                  torch::autograd::variable_list gradients) {
     const auto saved = context->get_saved_variables();
-    const at::Tensor& input = saved[0];
+    const bool kept_src = context->saved_data["kept_src"].toBool();
+    const at::Tensor& input = saved[0];  // or, kept_src, the forward pass's reordered copy
     const at::Tensor& weight = saved[1];
+    const std::vector<int64_t> input_sizes = context->saved_data["input_sizes"].toIntVector();
     const Shape shape = shape_of(
-        input, weight, context->saved_data["stride"].toInt(),
+        input_sizes, weight, context->saved_data["stride"].toInt(),
         context->saved_data["padding"].toInt(), context->saved_data["output_padding"].toInt(),
         context->saved_data["transposed"].toBool(), context->saved_data["bf16"].toBool());
     const Plan& plan = *plan_for(shape);
@@ -377,7 +396,7 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     at::Tensor grad_weight;
     at::Tensor grad_bias;
     if (context->needs_input_grad(0)) {
-      grad_input = at::empty(shape.input_dims(), input.options());
+      grad_input = at::empty(shape.input_dims(), weight.options());
       diff_dst_data = onednn::in_layout(diff_dst, plan.data_diff_dst, diff_dst_storage, stream);
       const memory weights =
           onednn::in_layout(plain(weight, shape.weight_dims(), shape.weight_layout()),
@@ -398,8 +417,10 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     } else if (context->needs_input_grad(1) || context->needs_input_grad(2)) {
       grad_weight = at::empty(weight.sizes(), weight.options());
       grad_bias = at::empty({shape.out_channels()}, weight.options());
-      const memory src = onednn::in_layout(plain(input, shape.input_dims(), Layout::nchw),
-                                           plan.weights_src, src_storage, stream);
+      const memory src =
+          onednn::in_layout(kept_src ? memory(plan.forward_src, cpu_engine(), input.data_ptr())
+                                     : plain(input, shape.input_dims(), Layout::nchw),
+                            plan.weights_src, src_storage, stream);
       const memory diff_dst_weights =
           diff_dst_data && diff_dst_data.get_desc() == plan.weights_diff_dst
               ? diff_dst_data
