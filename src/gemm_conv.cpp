@@ -680,10 +680,13 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
   // Below 16x16 inputs, LibTorch's upsample + conv was as fast and translated faster (book U-Net
   // at 64 px, demo config: 0.15 s/step and 148 images/s with this bound, 0.18-0.19 s and 91
   // images/s without; at 128 px no slower and 30 MB smaller).
-  constexpr int64_t kMinimumInputPixels = 16 * 16;
-  // The bound holds in bf16 training too (book U-Net at 128 px, 3 alternating runs: 0.068-0.073
-  // s/step either way, 11 MB less memory with it); the small inputs' conv then takes bf16.
+  // In bf16 training the bound is 8x8: demo config (whose 8x8 inputs make 256 -> 64 channels at
+  // 16x16, 3 ms of the upsampled convolution's 12 ms in oneDNN's verbose log), 4 alternating
+  // runs: 0.0257-0.0276 against 0.0273-0.0279 s/step, 7 MB more; book U-Net 0.0571-0.0584
+  // against 0.0576-0.0610 (3 runs). (On the code of the time, bf16 gained nothing from it.) The
+  // smaller inputs' conv takes bf16 too.
   const bool bf16 = computes_in_bf16(input, weight, bias);
+  const int64_t minimum_pixels = bf16 ? 8 * 8 : 16 * 16;
   // bf16 training with a few output channels (the last layer's 3 colours): the transposed
   // kernels vectorise over output channels in blocks of 16, 3 of them doing useful work (84
   // GFLOP/s at 64 -> 3 channels on 64x64). Instead, each of the 4 output pixel parities gets its
@@ -694,14 +697,13 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
   // one), so float32 keeps the transposed convolution.
   constexpr int64_t kMaximumPhaseOutputs = 4;
   if (bf16 && gemm_conv_enabled() && is_plain_float_cpu(weight) && is_plain_float_cpu(bias) &&
-      weight.size(0) <= kMaximumPhaseOutputs &&
-      input.size(2) * input.size(3) >= kMinimumInputPixels) {
+      weight.size(0) <= kMaximumPhaseOutputs && input.size(2) * input.size(3) >= minimum_pixels) {
     const at::Tensor phases =
         at::pixel_shuffle(conv2d(input, phase_kernels(weight), bias.repeat_interleave(4), 1, 1), 2);
     return phases;
   }
   if (gemm_conv_enabled() && is_plain_float_cpu(weight) &&
-      input.size(2) * input.size(3) >= kMinimumInputPixels) {
+      input.size(2) * input.size(3) >= minimum_pixels) {
     // Output pixel 2m (one axis) reads upsampled pixels 2m-1 .. 2m+2, i.e. inputs m-1, m, m, m+1
     // through taps w0..w3; pixel 2m+1 reads inputs m, m, m+1, m+1. As a transposed convolution
     // of stride 2 and padding 2, input m reaches output 2m + d through kernel tap d + 2:
