@@ -18,37 +18,7 @@ namespace {
 // and the loader picks the best this CPU runs.
 constexpr int64_t kLanes = 16;
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void normalise_plane(
-    const float* source, float* target, int64_t count, double eps) {
-  double sums[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int64_t lane = 0; lane < kLanes; ++lane) sums[lane] += source[i + lane];
-  }
-  double sum = 0;
-  for (; i < count; ++i) sum += source[i];
-  for (const double lane : sums) sum += lane;
-  const double mean = sum / count;
-
-  double squares[kLanes] = {};
-  for (i = 0; i + kLanes <= count; i += kLanes) {
-    for (int64_t lane = 0; lane < kLanes; ++lane) {
-      const double deviation = source[i + lane] - mean;
-      squares[lane] += deviation * deviation;
-    }
-  }
-  double square_sum = 0;
-  for (; i < count; ++i) square_sum += (source[i] - mean) * (source[i] - mean);
-  for (const double lane : squares) square_sum += lane;
-  const double variance = square_sum / count;
-
-  // LibTorch's form: x * invstd + (-mean * invstd).
-  const auto scale = static_cast<float>(1.0 / std::sqrt(variance + eps));
-  const auto shift = static_cast<float>(-mean * scale);
-  for (i = 0; i < count; ++i) target[i] = source[i] * scale + shift;
-}
-
-// A plane's mean and 1 / sqrt(biased variance + eps), summed in double as normalise_plane.
+// A plane's mean and 1 / sqrt(biased variance + eps), both summed in double.
 struct PlaneStatistics {
   float mean, inverse_std;
 };
@@ -235,7 +205,9 @@ at::Tensor instance_norm_no_grad(const at::Tensor& x, double eps) {
   float* output = y.data_ptr<float>();
   at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
-      normalise_plane(input + plane * count, output + plane * count, count, eps);
+      const float* source = input + plane * count;
+      normalise_and_activate(source, output + plane * count, count,
+                             plane_statistics(source, count, eps), /*slope=*/1.0f);
     }
   });
   return y;

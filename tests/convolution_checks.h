@@ -6,6 +6,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <vector>
+
+#include "cyclegan/networks.h"
+
 namespace cyclegan::testing {
 
 /// Sets a process-wide kernel switch (gemm_conv_enabled, conv_precision, ...) for a scope and
@@ -56,6 +61,25 @@ Outputs expect_same_output_and_gradients(const at::Tensor& x, const at::Tensor& 
     EXPECT_LT(relative_difference(actual_grads[i], expected_grads[i]), 1e-5) << names[i];
   }
   return {expected, actual};
+}
+
+/// forward(x) (detached) followed by the gradients of `network`'s parameters for the loss
+/// mean(forward(x)^2), in parameter order. Left out: the biases an InstanceNorm cancels, whose
+/// exact gradient is zero and whose computed one is rounding noise on any path.
+template <typename Forward>
+std::vector<at::Tensor> output_and_parameter_gradients(torch::nn::Module& network, Forward forward,
+                                                       const at::Tensor& x) {
+  network.zero_grad();
+  const at::Tensor y = forward(x);
+  y.square().mean().backward();
+  std::vector<at::Tensor> results{y.detach()};
+  const auto cancelled = biases_cancelled_by_normalisation(network);
+  for (const auto& parameter : network.parameters()) {
+    const bool noise = std::any_of(cancelled.begin(), cancelled.end(),
+                                   [&](const at::Tensor& b) { return b.is_same(parameter); });
+    if (!noise) results.push_back(parameter.grad().clone());
+  }
+  return results;
 }
 
 }  // namespace cyclegan::testing

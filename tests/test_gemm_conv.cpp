@@ -261,19 +261,8 @@ TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {
     const at::Tensor x = torch::rand({1, 3, size, size}) * 2 - 1;
     const auto run = [&](bool onednn) {
       const GemmSwitch path(onednn);
-      network->zero_grad();
-      const at::Tensor y = generator->forward(x.clone());
-      y.square().mean().backward();
-      std::vector<at::Tensor> results{y.detach()};
-      // Biases followed by an InstanceNorm have an exact gradient of zero: theirs is rounding
-      // noise on either path.
-      const auto cancelled = biases_cancelled_by_normalisation(*network);
-      for (const auto& parameter : network->parameters()) {
-        const bool noise = std::any_of(cancelled.begin(), cancelled.end(),
-                                       [&](const at::Tensor& b) { return b.is_same(parameter); });
-        if (!noise) results.push_back(parameter.grad());
-      }
-      return results;
+      return testing::output_and_parameter_gradients(
+          *network, [&](const at::Tensor& input) { return generator->forward(input); }, x.clone());
     };
     const auto expected = run(false);
     const auto actual = run(true);

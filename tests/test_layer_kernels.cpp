@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "convolution_checks.h"
 #include "cyclegan/layer_kernels.h"
 #include "cyclegan/networks.h"
 
@@ -75,12 +76,9 @@ TEST(LayerKernels, GeneratorsGiveTheSameOutputWithAndWithoutGradients) {
   }
 }
 
-struct NormKernelSwitch {
-  explicit NormKernelSwitch(bool on) : before(training_norm_kernels_enabled()) {
-    set_training_norm_kernels_enabled(on);
-  }
-  ~NormKernelSwitch() { set_training_norm_kernels_enabled(before); }
-  bool before;
+struct NormKernelSwitch : testing::ScopedSwitch<bool> {
+  explicit NormKernelSwitch(bool on)
+      : ScopedSwitch(training_norm_kernels_enabled, set_training_norm_kernels_enabled, on) {}
 };
 
 TEST(LayerKernels, TrainingNormAndActivationMatchLibTorchsWithGradients) {
@@ -136,18 +134,7 @@ TEST(LayerKernels, NetworksTrainAlikeWithAndWithoutTheNormKernels) {
     const at::Tensor x = torch::rand({2, 3, size, size}) * 2 - 1;
     const auto run = [&](bool kernels) {
       const NormKernelSwitch path(kernels);
-      network->zero_grad();
-      const at::Tensor y = forward(x.clone().requires_grad_());
-      y.square().mean().backward();
-      std::vector<at::Tensor> results{y.detach()};
-      const auto cancelled = biases_cancelled_by_normalisation(*network);
-      for (const auto& parameter : network->parameters()) {
-        // Biases followed by an InstanceNorm have an exact gradient of zero: rounding noise.
-        const bool noise = std::any_of(cancelled.begin(), cancelled.end(),
-                                       [&](const at::Tensor& b) { return b.is_same(parameter); });
-        if (!noise) results.push_back(parameter.grad().clone());
-      }
-      return results;
+      return testing::output_and_parameter_gradients(*network, forward, x.clone().requires_grad_());
     };
     const auto expected = run(false);
     const auto actual = run(true);
