@@ -558,24 +558,28 @@ constexpr int kPhaseTaps[2][3][2] = {{{0, -1}, {1, 2}, {3, -1}}, {{-1, -1}, {0, 
 // kernel over the input before upsampling (padding 1). A product with a constant 0/1 matrix,
 // so autograd carries the gradient back to the 4x4 taps.
 at::Tensor phase_kernels(const at::Tensor& weight) {
-  at::Tensor taps_of = at::zeros({16, 4, 9}, weight.options().requires_grad(false));
-  auto table = taps_of.accessor<float, 3>();
-  for (int py = 0; py < 2; ++py) {
-    for (int px = 0; px < 2; ++px) {
-      for (int ky = 0; ky < 3; ++ky) {
-        for (int kx = 0; kx < 3; ++kx) {
-          for (const int y : kPhaseTaps[py][ky]) {
-            for (const int x : kPhaseTaps[px][kx]) {
-              if (y >= 0 && x >= 0) table[y * 4 + x][py * 2 + px][ky * 3 + kx] = 1.0f;
+  // taps_of[4x4 tap][parity][3x3 tap] = 1 where the 4x4 tap sums into the 3x3 one; built once.
+  static const at::Tensor taps_of = [] {
+    at::Tensor table = at::zeros({16, 36}, at::kFloat);
+    auto entries = table.accessor<float, 2>();
+    for (int py = 0; py < 2; ++py) {
+      for (int px = 0; px < 2; ++px) {
+        for (int ky = 0; ky < 3; ++ky) {
+          for (int kx = 0; kx < 3; ++kx) {
+            for (const int y : kPhaseTaps[py][ky]) {
+              for (const int x : kPhaseTaps[px][kx]) {
+                if (y >= 0 && x >= 0) entries[y * 4 + x][(py * 2 + px) * 9 + ky * 3 + kx] = 1.0f;
+              }
             }
           }
         }
       }
     }
-  }
+    return table;
+  }();
   const int64_t out_channels = weight.size(0);
   const int64_t in_channels = weight.size(1);
-  return at::matmul(weight.reshape({out_channels * in_channels, 16}), taps_of.reshape({16, 36}))
+  return at::matmul(weight.reshape({out_channels * in_channels, 16}), taps_of)
       .reshape({out_channels, in_channels, 4, 3, 3})
       .permute({0, 2, 1, 3, 4})
       .reshape({4 * out_channels, in_channels, 3, 3});
@@ -698,9 +702,8 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
   constexpr int64_t kMaximumPhaseOutputs = 4;
   if (bf16 && gemm_conv_enabled() && is_plain_float_cpu(weight) && is_plain_float_cpu(bias) &&
       weight.size(0) <= kMaximumPhaseOutputs && input.size(2) * input.size(3) >= minimum_pixels) {
-    const at::Tensor phases =
-        at::pixel_shuffle(conv2d(input, phase_kernels(weight), bias.repeat_interleave(4), 1, 1), 2);
-    return phases;
+    return at::pixel_shuffle(conv2d(input, phase_kernels(weight), bias.repeat_interleave(4), 1, 1),
+                             2);
   }
   if (gemm_conv_enabled() && is_plain_float_cpu(weight) &&
       input.size(2) * input.size(3) >= minimum_pixels) {

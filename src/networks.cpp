@@ -176,14 +176,10 @@ torch::Tensor forward_sequence(nn::SequentialImpl& sequence, torch::Tensor x, si
     auto* norm = dynamic_cast<InstanceNormImpl*>(sequence.ptr(i).get());
     if (norm != nullptr && i + 1 < sequence.size() && norm->fuses_activation(x)) {
       const auto* next = sequence.ptr(i + 1).get();
-      if (dynamic_cast<const nn::ReLUImpl*>(next) != nullptr) {
-        x = norm->forward_activated(x, 0.0);
-        ++i;
-        continue;
-      }
-      if (const auto* leaky = dynamic_cast<const nn::LeakyReLUImpl*>(next)) {
-        x = norm->forward_activated(x, leaky->options.negative_slope());
-        ++i;
+      const auto* leaky = dynamic_cast<const nn::LeakyReLUImpl*>(next);
+      if (leaky != nullptr || dynamic_cast<const nn::ReLUImpl*>(next) != nullptr) {
+        x = norm->forward_activated(x, leaky != nullptr ? leaky->options.negative_slope() : 0.0);
+        ++i;  // the activation ran inside the norm
         continue;
       }
     }
