@@ -261,6 +261,7 @@ struct KernelPaths {
   bool fused_adam = true;
   bool few_channel_conv = true;
   bool norm_kernels = true;
+  bool weight_copies = true;
 };
 
 void use_kernel_paths(const KernelPaths& paths) {
@@ -269,6 +270,7 @@ void use_kernel_paths(const KernelPaths& paths) {
   cyclegan::FusedAdam::set_enabled(paths.fused_adam);
   cyclegan::set_few_channel_conv_enabled(paths.few_channel_conv);
   cyclegan::set_training_norm_kernels_enabled(paths.norm_kernels);
+  cyclegan::set_bf16_weight_copies_enabled(paths.weight_copies);
 }
 
 int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_t translate_images,
@@ -525,6 +527,9 @@ int main(int argc, char** argv) {
   bool no_norm_kernels = false;
   train->add_flag("--no-norm-kernels", no_norm_kernels,
                   "LibTorch's InstanceNorm and activations in training");
+  bool no_weight_copies = false;
+  train->add_flag("--no-weight-copies", no_weight_copies,
+                  "bf16: convert the weights for every pass instead of once per update");
 
   CLI::App* check = app.add_subcommand("check", "write weights, inputs and our losses for K steps");
   add_model_options(*check, model);
@@ -554,7 +559,7 @@ int main(int argc, char** argv) {
     if (*train) {
       return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
                        KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam,
-                                   !no_few_channel_conv, !no_norm_kernels},
+                                   !no_few_channel_conv, !no_norm_kernels, !no_weight_copies},
                        profile_out);
     }
     if (*check) return run_check(model, steps, out, deterministic_cuda);

@@ -2,8 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +17,7 @@ namespace cyclegan {
 namespace {
 
 std::atomic<bool> enabled{true};
+std::atomic<bool> weight_copies{true};
 std::atomic<ConvPrecision> precision{ConvPrecision::kFloat32};
 
 // Whether this call records gradients (a training pass).
@@ -25,6 +28,11 @@ bool records_gradients(const at::Tensor& input, const at::Tensor& weight, const 
 
 bool computes_in_bf16(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
   return precision == ConvPrecision::kBFloat16 && records_gradients(input, weight, bias);
+}
+
+bool is_plain_float_cpu(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
+         tensor.layout() == at::kStrided && !tensor.is_mkldnn();
 }
 
 #ifdef CYCLEGAN_HAVE_DNNL
@@ -246,20 +254,179 @@ Shape one_image(Shape shape) {
   return shape;
 }
 
+// weight [C_out, C_in, 4, 4] -> kernel [C_in, C_out, 5, 5], kernel[i][o][a][b] = the sum of
+// weight[o][i][y][x] over the taps y of row a and x of column b (along either axis, 5-tap
+// index t sums 4-tap indices {3}, {2, 3}, {1, 2}, {0, 1}, {0} for t = 0..4; see
+// upsample_nearest_conv4x4). One parallel pass, in the kernel's order, each 4x4 kernel being one
+// cache line: built from tensor slices, sums and stacks instead, this cost 90 ms of a 64 px book
+// U-Net step; with a per-tap loop over a table of the summed taps, in the weight's order, 2-3 ms
+// of the 128 px one's 62 ms.
+at::Tensor five_tap_kernel(const at::Tensor& weight) {
+  const at::Tensor four = weight.contiguous();
+  const int64_t out_channels = four.size(0);
+  const int64_t in_channels = four.size(1);
+  at::Tensor five = at::empty({in_channels, out_channels, 5, 5}, four.options());
+  const float* source = four.data_ptr<float>();
+  float* target = five.data_ptr<float>();
+  at::parallel_for(0, in_channels * out_channels, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair) {
+      const int64_t i = pair / out_channels;
+      const int64_t o = pair % out_channels;
+      const float* w = source + (o * in_channels + i) * 16;
+      float rows[4][5];  // each row's 4 taps summed into 5
+      for (int y = 0; y < 4; ++y) {
+        const float* r = w + y * 4;
+        rows[y][0] = r[3];
+        rows[y][1] = r[2] + r[3];
+        rows[y][2] = r[1] + r[2];
+        rows[y][3] = r[0] + r[1];
+        rows[y][4] = r[0];
+      }
+      float* k = target + pair * 25;
+      for (int b = 0; b < 5; ++b) {
+        k[b] = rows[3][b];
+        k[5 + b] = rows[2][b] + rows[3][b];
+        k[10 + b] = rows[1][b] + rows[2][b];
+        k[15 + b] = rows[0][b] + rows[1][b];
+        k[20 + b] = rows[0][b];
+      }
+    }
+  });
+  return five;
+}
+
+// The gradient of five_tap_kernel: each 5x5 tap's gradient goes back to the 4x4 taps it summed.
+// kernel_gradient [C_in, C_out, 5, 5] -> [C_out, C_in, 4, 4].
+at::Tensor four_tap_gradient(const at::Tensor& kernel_gradient) {
+  const at::Tensor five = kernel_gradient.contiguous();
+  const int64_t in_channels = five.size(0);
+  const int64_t out_channels = five.size(1);
+  at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, five.options());
+  const float* source = five.data_ptr<float>();
+  float* target = four.data_ptr<float>();
+  at::parallel_for(0, out_channels * in_channels, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair) {
+      const int64_t o = pair / in_channels;
+      const int64_t i = pair % in_channels;
+      const float* k = source + (i * out_channels + o) * 25;
+      float rows[5][4];  // each row's 5 tap gradients summed into 4
+      for (int a = 0; a < 5; ++a) {
+        const float* r = k + a * 5;
+        rows[a][0] = r[3] + r[4];
+        rows[a][1] = r[2] + r[3];
+        rows[a][2] = r[1] + r[2];
+        rows[a][3] = r[0] + r[1];
+      }
+      float* w = target + pair * 16;
+      for (int x = 0; x < 4; ++x) {
+        w[x] = rows[3][x] + rows[4][x];
+        w[4 + x] = rows[2][x] + rows[3][x];
+        w[8 + x] = rows[1][x] + rows[2][x];
+        w[12 + x] = rows[0][x] + rows[1][x];
+      }
+    }
+  });
+  return four;
+}
+
+// A bf16 plan reads each weight in bf16, in the layout of each pass that reads it (forward, data
+// gradient), but a weight changes once per training step (the optimizer's update) and is read by
+// 2-4 passes in it. The reordered copies are kept while the weight is unchanged: the same tensor,
+// data and version (in-place updates, the optimizer's included, bump the version). Only leaf
+// tensors (parameters) are kept, each only while it lives: a weak reference says when it died
+// (and keeps its address from being reused meanwhile).
+class ReorderedWeights {
+ public:
+  // make_source(holder): the float32 weight in the plan's plain layout, its bytes kept alive by
+  // `holder`; called only when the copy is missing or stale.
+  template <typename MakeSource>
+  memory get(const at::Tensor& weight, const memory::desc& wanted, MakeSource make_source,
+             dnnl::stream& stream) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    Entry* found = nullptr;
+    for (Entry& entry : entries_) {
+      if (entry.weight._unsafe_get_target() == weight.unsafeGetTensorImpl() &&
+          !entry.weight.expired() && entry.layout == wanted) {
+        found = &entry;
+      }
+    }
+    if (found == nullptr) {
+      entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                    [](const Entry& entry) { return entry.weight.expired(); }),
+                     entries_.end());
+      entries_.push_back(
+          Entry{WeakTensor(weight.getIntrusivePtr()), -1, nullptr, wanted, at::Tensor()});
+      found = &entries_.back();
+      onednn::scratch(wanted, found->storage);
+    }
+    memory copy(wanted, cpu_engine(), found->storage.data_ptr());
+    if (found->version != static_cast<int64_t>(weight._version()) ||
+        found->data != weight.data_ptr()) {
+      at::Tensor holder;
+      memory source = make_source(holder);
+      dnnl::reorder(source, copy).execute(stream, source, copy);
+      found->version = static_cast<int64_t>(weight._version());
+      found->data = weight.data_ptr();
+    }
+    return copy;
+  }
+
+  void clear() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    entries_.clear();
+  }
+
+ private:
+  using WeakTensor = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct Entry {
+    WeakTensor weight;
+    int64_t version;
+    const void* data;
+    memory::desc layout;
+    at::Tensor storage;
+  };
+  std::mutex mutex_;
+  std::deque<Entry> entries_;  // stable addresses
+};
+
+ReorderedWeights& reordered_weights() {
+  static ReorderedWeights cache;
+  return cache;
+}
+
+// The weight in the layout a plan's pass wants. five_tap: `weight` is a 4x4 one and the plan reads
+// its five_tap_kernel. bf16 plans keep their copies of parameters (ReorderedWeights); otherwise a
+// reordered copy lives in `storage`, or the plan reads the float32 weight itself, kept alive by
+// `source_storage`.
+memory weights_in_layout(const Shape& shape, const at::Tensor& weight, bool five_tap,
+                         const memory::desc& wanted, at::Tensor& source_storage,
+                         at::Tensor& storage, dnnl::stream& stream) {
+  const auto make_source = [&](at::Tensor& holder) {
+    holder = five_tap ? five_tap_kernel(weight) : weight;
+    return plain(holder, shape.weight_dims(), shape.weight_layout());
+  };
+  if (shape.bf16() && weight.is_leaf() && weight_copies) {
+    return reordered_weights().get(weight, wanted, make_source, stream);
+  }
+  return onednn::in_layout(make_source(source_storage), wanted, storage, stream);
+}
+
 // kept_src (optional): where the whole batch's input went through one reorder (bf16 plans), the
 // reordered copy's bytes, in the plan's forward_src layout.
+// five_tap: `weight` is a 4x4 one and the plan reads its five_tap_kernel.
 at::Tensor run_forward(const Shape& shape, const at::Tensor& input, const at::Tensor& weight,
-                       const at::Tensor& bias, at::Tensor* kept_src = nullptr) {
+                       const at::Tensor& bias, bool five_tap = false,
+                       at::Tensor* kept_src = nullptr) {
   dnnl::stream stream(cpu_engine());
   at::Tensor output = at::empty(shape.output_dims(), input.options());
   const Shape image_shape = shape.bf16() ? shape : one_image(shape);
   const Plan& plan = *plan_for(image_shape);
   // Reordered (bf16, blocked) copies where the plan wants them; plain views otherwise.
+  at::Tensor kernel_storage;
   at::Tensor weights_storage;
   at::Tensor src_storage;
-  const memory weights =
-      onednn::in_layout(plain(weight, shape.weight_dims(), shape.weight_layout()),
-                        plan.forward_weights, weights_storage, stream);
+  const memory weights = weights_in_layout(shape, weight, five_tap, plan.forward_weights,
+                                           kernel_storage, weights_storage, stream);
   const memory biases = plain(bias, {shape.out_channels()}, Layout::x);
   at::Tensor scratch_storage;
   const memory scratch = onednn::scratch(plan.forward_scratch, scratch_storage);
@@ -346,27 +513,42 @@ at::Tensor transposed_weight_gradient(const Shape& shape, const at::Tensor& inpu
   return gradient_weight;
 }
 
+// The stride-2 5x5 transposed convolution that upsample_nearest_conv4x4 computes, for a 4x4
+// weight [C_out, C_in, 4, 4] and input sizes [N, C_in, H, W].
+Shape five_tap_shape(at::IntArrayRef input_sizes, const at::Tensor& weight, bool bf16) {
+  return {{1, input_sizes[0], input_sizes[1], weight.size(0), input_sizes[2], input_sizes[3], 5, 2,
+           2, 1, bf16 ? 1 : 0}};
+}
+
+// five_tap: `weight` is a 4x4 one, the convolution the stride-2 transposed one with its
+// five_tap_kernel (see upsample_nearest_conv4x4), and the gradient flows to the 4x4 taps.
 class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
                             const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
-                            int64_t padding, int64_t output_padding, bool transposed, bool bf16) {
-    const Shape shape = shape_of(input, weight, stride, padding, output_padding, transposed, bf16);
-    context->saved_data["bf16"] = bf16;
-    context->saved_data["stride"] = stride;
-    context->saved_data["padding"] = padding;
-    context->saved_data["output_padding"] = output_padding;
-    context->saved_data["transposed"] = transposed;
-    context->saved_data["input_sizes"] = input.sizes().vec();
+                            int64_t padding, int64_t output_padding, bool transposed, bool bf16,
+                            bool five_tap) {
+    const Shape shape =
+        five_tap ? five_tap_shape(input.sizes(), weight, bf16)
+                 : shape_of(input, weight, stride, padding, output_padding, transposed, bf16);
+    context->saved_data["shape"] = std::vector<int64_t>(shape.values.begin(), shape.values.end());
     // A bf16 plan's weight gradient reads the input as the forward pass did, reordered into
     // bf16 in a blocked layout: that copy is kept instead of the float32 input (half its size,
     // and no second reorder in the backward pass). The float32 weight-gradient product
     // (few_pixels_for_the_weights) reads the input itself.
     at::Tensor kept_src;
     const bool keep_src = shape.bf16() && !few_pixels_for_the_weights(shape);
-    at::Tensor output = run_forward(shape, input, weight, bias, keep_src ? &kept_src : nullptr);
+    // A 4x4 weight's 5x5 kernel is built here and kept for the gradients, unless the plan keeps
+    // bf16 copies of the weight (ReorderedWeights), which build it only when the weight changed.
+    const bool kernel_from_cache = five_tap && shape.bf16() && weight.is_leaf();
+    const at::Tensor plan_weight =
+        five_tap && !kernel_from_cache ? five_tap_kernel(weight) : weight;
+    at::Tensor output = run_forward(shape, input, plan_weight, bias, kernel_from_cache,
+                                    keep_src ? &kept_src : nullptr);
     context->saved_data["kept_src"] = kept_src.defined();
-    context->save_for_backward({kept_src.defined() ? kept_src : input, weight});
+    context->saved_data["five_tap"] = five_tap;
+    context->saved_data["kernel_from_cache"] = kernel_from_cache;
+    context->save_for_backward({kept_src.defined() ? kept_src : input, plan_weight});
     return output;
   }
 
@@ -375,12 +557,13 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     const auto saved = context->get_saved_variables();
     const bool kept_src = context->saved_data["kept_src"].toBool();
     const at::Tensor& input = saved[0];  // or, kept_src, the forward pass's reordered copy
+    // The weight the plan reads, or, kernel_from_cache, the 4x4 one whose 5x5 kernel it reads.
     const at::Tensor& weight = saved[1];
-    const std::vector<int64_t> input_sizes = context->saved_data["input_sizes"].toIntVector();
-    const Shape shape = shape_of(
-        input_sizes, weight, context->saved_data["stride"].toInt(),
-        context->saved_data["padding"].toInt(), context->saved_data["output_padding"].toInt(),
-        context->saved_data["transposed"].toBool(), context->saved_data["bf16"].toBool());
+    const bool five_tap = context->saved_data["five_tap"].toBool();
+    const bool kernel_from_cache = context->saved_data["kernel_from_cache"].toBool();
+    Shape shape;
+    const std::vector<int64_t> values = context->saved_data["shape"].toIntVector();
+    std::copy(values.begin(), values.end(), shape.values.begin());
     const Plan& plan = *plan_for(shape);
     const at::Tensor grad_output = gradients[0].contiguous();
     dnnl::stream stream(cpu_engine());
@@ -389,6 +572,7 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     memory diff_dst_data;  // the output gradient as the data gradient's primitive reads it
     at::Tensor diff_dst_storage;
     at::Tensor diff_dst_storage_for_weights;
+    at::Tensor kernel_storage;
     at::Tensor weights_storage;
     at::Tensor src_storage;
     at::Tensor scratch;
@@ -398,9 +582,8 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     if (context->needs_input_grad(0)) {
       grad_input = at::empty(shape.input_dims(), weight.options());
       diff_dst_data = onednn::in_layout(diff_dst, plan.data_diff_dst, diff_dst_storage, stream);
-      const memory weights =
-          onednn::in_layout(plain(weight, shape.weight_dims(), shape.weight_layout()),
-                            plan.data_weights, weights_storage, stream);
+      const memory weights = weights_in_layout(shape, weight, kernel_from_cache, plan.data_weights,
+                                               kernel_storage, weights_storage, stream);
       memory diff_src = plain(grad_input, shape.input_dims(), Layout::nchw);
       onednn::into_plain(plan.data_diff_src, diff_src, stream, [&](memory& target) {
         plan.backward_data.execute(
@@ -415,7 +598,12 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
       grad_weight = transposed_weight_gradient(shape, input, grad_output);
       grad_bias = grad_output.sum({0, 2, 3});
     } else if (context->needs_input_grad(1) || context->needs_input_grad(2)) {
-      grad_weight = at::empty(weight.sizes(), weight.options());
+      // The plan's weight as LibTorch lays it out ([C_in, C_out, k, k] when transposed).
+      const std::vector<int64_t> weight_sizes =
+          shape.transposed() ? std::vector<int64_t>{shape.in_channels(), shape.out_channels(),
+                                                    shape.kernel(), shape.kernel()}
+                             : shape.weight_dims();
+      grad_weight = at::empty(weight_sizes, weight.options());
       grad_bias = at::empty({shape.out_channels()}, weight.options());
       const memory src =
           onednn::in_layout(kept_src ? memory(plan.forward_src, cpu_engine(), input.data_ptr())
@@ -438,7 +626,8 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
       });
     }
     stream.wait();
-    return {grad_input,   grad_weight,  grad_bias,    at::Tensor(),
+    if (five_tap && grad_weight.defined()) grad_weight = four_tap_gradient(grad_weight);
+    return {grad_input,   grad_weight,  grad_bias,    at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -460,94 +649,36 @@ at::Tensor run(const at::Tensor& input, const at::Tensor& weight, const at::Tens
     const bool bf16 =
         planned_shape(input, weight, bias, stride, padding, output_padding, transposed).bf16();
     return GemmConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous(),
-                                  stride, padding, output_padding, transposed, bf16);
+                                  stride, padding, output_padding, transposed, bf16,
+                                  /*five_tap=*/false);
   }
   const Shape shape =
       shape_of(input, weight, stride, padding, output_padding, transposed, /*bf16=*/false);
   return run_forward(shape, input.contiguous(), weight.contiguous(), bias.contiguous());
 }
 
+// upsample_nearest_conv4x4's transposed convolution with the 5x5 kernel of `weight` [C_out, C_in,
+// 4, 4], where oneDNN has a plan for it (in bf16 where training asks for it and oneDNN has bf16
+// kernels for the shape); undefined where it has none.
+at::Tensor run_five_tap(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!is_plain_float_cpu(input) || !is_plain_float_cpu(bias) || bias.dim() != 1 ||
+      bias.size(0) != weight.size(0)) {
+    return {};
+  }
+  Shape shape = five_tap_shape(input.sizes(), weight, /*bf16=*/false);
+  if (computes_in_bf16(input, weight, bias)) {
+    const Shape bf16 = five_tap_shape(input.sizes(), weight, /*bf16=*/true);
+    if (plan_for(bf16) != nullptr && plan_for(one_image(bf16)) != nullptr) shape = bf16;
+  }
+  if (plan_for(shape) == nullptr || plan_for(one_image(shape)) == nullptr) return {};
+  if (records_gradients(input, weight, bias)) {
+    return GemmConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous(), 2, 2,
+                                  1, /*transposed=*/true, shape.bf16(), /*five_tap=*/true);
+  }
+  return run_forward(shape, input.contiguous(), five_tap_kernel(weight), bias.contiguous());
+}
+
 #endif  // CYCLEGAN_HAVE_DNNL
-
-// weight [C_out, C_in, 4, 4] -> kernel [C_in, C_out, 5, 5], kernel[i][o][a][b] = the sum of
-// weight[o][i][y][x] over the taps y of row a and x of column b (along either axis, 5-tap
-// index t sums 4-tap indices {3}, {2, 3}, {1, 2}, {0, 1}, {0} for t = 0..4); the gradient sends
-// each kernel tap's gradient back to the 4x4 taps it summed. One parallel pass each way, in the
-// kernel's order, each 4x4 kernel being one cache line: built from tensor slices, sums and stacks
-// instead, this cost 90 ms of a 64 px book U-Net step (its weights are re-expanded for every
-// forward pass); with a per-tap loop over a table of the summed taps, in the weight's order,
-// 2-3 ms of the 128 px one's 62 ms.
-class FiveTapKernel : public torch::autograd::Function<FiveTapKernel> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& weight) {
-    const at::Tensor four = weight.contiguous();
-    const int64_t out_channels = four.size(0);
-    const int64_t in_channels = four.size(1);
-    context->saved_data["out_channels"] = out_channels;
-    context->saved_data["in_channels"] = in_channels;
-    at::Tensor five = at::empty({in_channels, out_channels, 5, 5}, four.options());
-    const float* source = four.data_ptr<float>();
-    float* target = five.data_ptr<float>();
-    at::parallel_for(0, in_channels * out_channels, 256, [&](int64_t begin, int64_t end) {
-      for (int64_t pair = begin; pair < end; ++pair) {
-        const int64_t i = pair / out_channels;
-        const int64_t o = pair % out_channels;
-        const float* w = source + (o * in_channels + i) * 16;
-        float rows[4][5];  // each row's 4 taps summed into 5
-        for (int y = 0; y < 4; ++y) {
-          const float* r = w + y * 4;
-          rows[y][0] = r[3];
-          rows[y][1] = r[2] + r[3];
-          rows[y][2] = r[1] + r[2];
-          rows[y][3] = r[0] + r[1];
-          rows[y][4] = r[0];
-        }
-        float* k = target + pair * 25;
-        for (int b = 0; b < 5; ++b) {
-          k[b] = rows[3][b];
-          k[5 + b] = rows[2][b] + rows[3][b];
-          k[10 + b] = rows[1][b] + rows[2][b];
-          k[15 + b] = rows[0][b] + rows[1][b];
-          k[20 + b] = rows[0][b];
-        }
-      }
-    });
-    return five;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
-                                                 torch::autograd::variable_list gradients) {
-    const int64_t out_channels = context->saved_data["out_channels"].toInt();
-    const int64_t in_channels = context->saved_data["in_channels"].toInt();
-    const at::Tensor five = gradients[0].contiguous();
-    at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, five.options());
-    const float* source = five.data_ptr<float>();
-    float* target = four.data_ptr<float>();
-    at::parallel_for(0, out_channels * in_channels, 256, [&](int64_t begin, int64_t end) {
-      for (int64_t pair = begin; pair < end; ++pair) {
-        const int64_t o = pair / in_channels;
-        const int64_t i = pair % in_channels;
-        const float* k = source + (i * out_channels + o) * 25;
-        float rows[5][4];  // each row's 5 tap gradients summed into 4
-        for (int a = 0; a < 5; ++a) {
-          const float* r = k + a * 5;
-          rows[a][0] = r[3] + r[4];
-          rows[a][1] = r[2] + r[3];
-          rows[a][2] = r[1] + r[2];
-          rows[a][3] = r[0] + r[1];
-        }
-        float* w = target + pair * 16;
-        for (int x = 0; x < 4; ++x) {
-          w[x] = rows[3][x] + rows[4][x];
-          w[4 + x] = rows[2][x] + rows[3][x];
-          w[8 + x] = rows[1][x] + rows[2][x];
-          w[12 + x] = rows[0][x] + rows[1][x];
-        }
-      }
-    });
-    return {four};
-  }
-};
 
 // Along one axis, which of the 4x4 kernel's taps (-1: none) reach input offset -1, 0 and +1 (3x3
 // taps 0, 1, 2) for the upsampled output's even and odd pixels (see upsample_nearest_conv4x4).
@@ -585,11 +716,6 @@ at::Tensor phase_kernels(const at::Tensor& weight) {
       .reshape({4 * out_channels, in_channels, 3, 3});
 }
 
-bool is_plain_float_cpu(const at::Tensor& tensor) {
-  return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
-         tensor.layout() == at::kStrided && !tensor.is_mkldnn();
-}
-
 }  // namespace
 
 bool gemm_conv_available() {
@@ -615,6 +741,15 @@ bool bf16_conv_available() {
 }
 
 void set_conv_precision(ConvPrecision value) { precision = value; }
+
+void set_bf16_weight_copies_enabled(bool on) {
+  weight_copies = on;
+#ifdef CYCLEGAN_HAVE_DNNL
+  if (!on) reordered_weights().clear();
+#endif
+}
+
+bool bf16_weight_copies_enabled() { return weight_copies; }
 
 ConvPrecision conv_precision() { return precision; }
 
@@ -711,10 +846,10 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
     // through taps w0..w3; pixel 2m+1 reads inputs m, m, m+1, m+1. As a transposed convolution
     // of stride 2 and padding 2, input m reaches output 2m + d through kernel tap d + 2:
     //   tap 0 (d=-2) = w3, 1 = w2+w3, 2 = w1+w2, 3 = w0+w1, 4 (d=+2) = w0.
-    const at::Tensor kernel = FiveTapKernel::apply(weight);
-    if (gemm_conv_applies(input, kernel, bias, 2, 2, 1, /*transposed=*/true)) {
-      return conv_transpose2d(input, kernel, bias, 2, 2, 1);
-    }
+#ifdef CYCLEGAN_HAVE_DNNL
+    const at::Tensor output = run_five_tap(input, weight, bias);
+    if (output.defined()) return output;
+#endif
   }
   const at::Tensor upsampled =
       at::upsample_nearest2d(input, {2 * input.size(2), 2 * input.size(3)});

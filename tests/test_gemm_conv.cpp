@@ -247,6 +247,77 @@ TEST(GemmConv, Bf16UpsampledConvToFewChannelsMatchesFloat32ToRounding) {
   }
 }
 
+struct WeightCopiesSwitch : testing::ScopedSwitch<bool> {
+  explicit WeightCopiesSwitch(bool on)
+      : ScopedSwitch(bf16_weight_copies_enabled, set_bf16_weight_copies_enabled, on) {}
+};
+
+// bf16 training keeps each weight's bf16 copies between its updates. A copy outliving an update
+// would make every later step compute with old weights, silently; so two steps, with an in-place
+// update between them as the optimizer makes, must compute exactly what converting the weights
+// for every pass computes. The upsampling step (a 4x4 weight whose 5x5 kernel the copies hold)
+// must also match float32 to bf16's rounding.
+TEST(GemmConv, Bf16WeightCopiesFollowEveryUpdateOfTheWeights) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  struct Step {
+    at::Tensor output;
+    std::vector<at::Tensor> gradients;  // input, down weight, upsampling weight
+  };
+  const auto two_steps = [](bool copies, ConvPrecision precision) {
+    const WeightCopiesSwitch copies_switch(copies);
+    const PrecisionSwitch precision_switch(precision);
+    torch::manual_seed(18);
+    const at::Tensor x = torch::randn({2, 16, 16, 16}, torch::requires_grad());
+    const at::Tensor down = (torch::randn({32, 16, 4, 4}) * 0.1).requires_grad_();
+    const at::Tensor down_bias = torch::randn({32}, torch::requires_grad());
+    const at::Tensor up = (torch::randn({24, 32, 4, 4}) * 0.1).requires_grad_();
+    const at::Tensor up_bias = torch::randn({24}, torch::requires_grad());
+    const at::Tensor upstream = torch::randn({2, 24, 16, 16});
+    std::vector<Step> steps;
+    for (int step = 0; step < 2; ++step) {
+      const at::Tensor output =
+          upsample_nearest_conv4x4(conv2d(x, down, down_bias, 2, 1), up, up_bias);
+      steps.push_back(
+          {output.detach(), torch::autograd::grad({output}, {x, down, up}, {upstream})});
+      torch::NoGradGuard no_grad;
+      down.sub_(steps.back().gradients[1] * 0.5);
+      up.sub_(steps.back().gradients[2] * 0.5);
+    }
+    return steps;
+  };
+  const std::vector<Step> kept = two_steps(true, ConvPrecision::kBFloat16);
+  const std::vector<Step> converted = two_steps(false, ConvPrecision::kBFloat16);
+  const std::vector<Step> float32 = two_steps(true, ConvPrecision::kFloat32);
+  const char* names[] = {"input", "down weight", "upsampling weight"};
+  for (size_t step = 0; step < 2; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    ASSERT_EQ(kept[step].output.sizes(), at::IntArrayRef({2, 24, 16, 16}));
+    EXPECT_TRUE(torch::equal(kept[step].output, converted[step].output));
+    EXPECT_LT(relative_difference(kept[step].output, float32[step].output), 2e-2);
+    EXPECT_GT(relative_difference(kept[step].output, float32[step].output), 1e-5)
+        << "bf16 did not run";
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_TRUE(torch::equal(kept[step].gradients[i], converted[step].gradients[i])) << names[i];
+      EXPECT_LT(relative_difference(kept[step].gradients[i], float32[step].gradients[i]), 2e-2)
+          << names[i];
+    }
+  }
+  // The update changed what the second step computed.
+  EXPECT_GT(relative_difference(kept[1].output, kept[0].output), 1e-2);
+
+  // Weights that die and new ones in their place (their memory reused): each computes with its
+  // own values.
+  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const at::Tensor x = torch::randn({1, 16, 8, 8}, torch::requires_grad());
+  const at::Tensor b = torch::zeros({8});
+  for (int model = 0; model < 3; ++model) {
+    const at::Tensor w = (torch::randn({8, 16, 4, 4}) * 0.1).requires_grad_();
+    const at::Tensor with_copies = conv2d(x, w, b, 2, 1).detach();
+    const WeightCopiesSwitch converted_each_pass(false);
+    EXPECT_TRUE(torch::equal(with_copies, conv2d(x, w, b, 2, 1).detach())) << "model " << model;
+  }
+}
+
 // Whole networks: the optimised layers change no output or gradient beyond float rounding, with
 // the official ResNet's and U-Net's transposed convs and the book U-Net's upsample + conv steps.
 TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {

@@ -47,6 +47,15 @@ bool bf16_conv_available();
 void set_conv_precision(ConvPrecision precision);
 ConvPrecision conv_precision();
 
+/// Process-wide switch (default on): in bf16 training, each parameter's bf16 copies in the
+/// layouts oneDNN's passes read are kept and refreshed only when the parameter changes -- another
+/// tensor, other data, or a new version (every in-place update bumps it: the optimizer's, a
+/// checkpoint's load) -- instead of being converted again by every pass that reads it: a weight
+/// changes once per step but is read 2-4 times. Writes that bypass LibTorch (raw data pointers)
+/// must bump the version themselves (FusedAdam does). Off: converted on every pass; tests compare.
+void set_bf16_weight_copies_enabled(bool enabled);
+bool bf16_weight_copies_enabled();
+
 /// Whether conv2d() (`transposed` false) or conv_transpose2d() (`transposed` true) takes oneDNN's
 /// path for these arguments: CPU float32 tensors, square kernel, the same stride and padding on
 /// both axes, no groups or dilation, a bias, output_padding <= padding, an optimised oneDNN
