@@ -338,37 +338,48 @@ at::Tensor four_tap_gradient(const at::Tensor& kernel_gradient) {
 class ReorderedWeights {
  public:
   // make_source(holder): the float32 weight in the plan's plain layout, its bytes kept alive by
-  // `holder`; called only when the copy is missing or stale.
+  // `holder`; called only when the copy is missing or stale. It then refreshes every stale copy
+  // of the weight made from the same source (the other passes' layouts): a 5x5 upsampling kernel
+  // is built once per update, not once per layout.
   template <typename MakeSource>
   memory get(const at::Tensor& weight, const memory::desc& wanted, MakeSource make_source,
              dnnl::stream& stream) {
     const std::lock_guard<std::mutex> lock(mutex_);
+    const auto is_of_weight = [&](const Entry& entry) {
+      return entry.weight._unsafe_get_target() == weight.unsafeGetTensorImpl() &&
+             !entry.weight.expired();
+    };
+    const auto is_current = [&](const Entry& entry) {
+      return entry.version == static_cast<int64_t>(weight._version()) &&
+             entry.data == weight.data_ptr();
+    };
     Entry* found = nullptr;
     for (Entry& entry : entries_) {
-      if (entry.weight._unsafe_get_target() == weight.unsafeGetTensorImpl() &&
-          !entry.weight.expired() && entry.layout == wanted) {
-        found = &entry;
-      }
+      if (is_of_weight(entry) && entry.layout == wanted) found = &entry;
     }
+    if (found != nullptr && is_current(*found)) {
+      return memory(wanted, cpu_engine(), found->storage.data_ptr());
+    }
+    at::Tensor holder;
+    memory source = make_source(holder);
     if (found == nullptr) {
       entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                     [](const Entry& entry) { return entry.weight.expired(); }),
                      entries_.end());
-      entries_.push_back(
-          Entry{WeakTensor(weight.getIntrusivePtr()), -1, nullptr, wanted, at::Tensor()});
+      entries_.push_back(Entry{WeakTensor(weight.getIntrusivePtr()), -1, nullptr, source.get_desc(),
+                               wanted, at::Tensor()});
       found = &entries_.back();
       onednn::scratch(wanted, found->storage);
     }
-    memory copy(wanted, cpu_engine(), found->storage.data_ptr());
-    if (found->version != static_cast<int64_t>(weight._version()) ||
-        found->data != weight.data_ptr()) {
-      at::Tensor holder;
-      memory source = make_source(holder);
-      dnnl::reorder(source, copy).execute(stream, source, copy);
-      found->version = static_cast<int64_t>(weight._version());
-      found->data = weight.data_ptr();
+    for (Entry& entry : entries_) {
+      if (is_of_weight(entry) && !is_current(entry) && entry.source == source.get_desc()) {
+        memory copy(entry.layout, cpu_engine(), entry.storage.data_ptr());
+        dnnl::reorder(source, copy).execute(stream, source, copy);
+        entry.version = static_cast<int64_t>(weight._version());
+        entry.data = weight.data_ptr();
+      }
     }
-    return copy;
+    return memory(wanted, cpu_engine(), found->storage.data_ptr());
   }
 
   void clear() {
@@ -382,6 +393,7 @@ class ReorderedWeights {
     WeakTensor weight;
     int64_t version;
     const void* data;
+    memory::desc source;  // the float32 weight it was made from (a 4x4 one's 5x5 kernel, ...)
     memory::desc layout;
     at::Tensor storage;
   };
