@@ -828,16 +828,18 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
               "upsample_nearest_conv4x4: expected input [N, C, H, W] and weight [C_out, C, 4, 4], "
               "got ",
               input.sizes(), " and ", weight.sizes());
-  // Below 16x16 inputs, LibTorch's upsample + conv was as fast and translated faster (book U-Net
-  // at 64 px, demo config: 0.15 s/step and 148 images/s with this bound, 0.18-0.19 s and 91
-  // images/s without; at 128 px no slower and 30 MB smaller).
-  // In bf16 training the bound is 8x8: demo config (whose 8x8 inputs make 256 -> 64 channels at
-  // 16x16, 3 ms of the upsampled convolution's 12 ms in oneDNN's verbose log), 4 alternating
-  // runs: 0.0257-0.0276 against 0.0273-0.0279 s/step, 7 MB more; book U-Net 0.0571-0.0584
-  // against 0.0576-0.0610 (3 runs). (On the code of the time, bf16 gained nothing from it.) The
-  // smaller inputs' conv takes bf16 too.
+  // From 4x4 inputs up, in float32 and bf16 alike. With the 4x4 weight going into the transposed
+  // convolution itself (five_tap), the 5-tap form beat LibTorch's upsample + conv at every size
+  // the U-Nets have, 3 alternating runs each: float32 demo config (4x4 to 32x32 inputs) 0.0286-
+  // 0.0322 s/step and 729-974 images/s with a 4x4 bound, 0.0300-0.0336 and 721-926 with 8x8,
+  // 0.0321-0.0374 and 655-799 with the 16x16 of before; float32 book U-Net 0.0666-0.0683 against
+  // 0.0716-0.0734 s/step (8x8 against 16x16), 341-367 against 334-335 images/s, 6 MB more; bf16
+  // demo 0.0207-0.0214 against 0.0215-0.0224 s/step (4 runs, 4x4 against 8x8). (When the 5x5
+  // kernel was built by a separate autograd function for every call, 16x16 was the float32
+  // bound and 8x8 the bf16 one.) Smaller inputs (2x2, 1x1: 32 px images and less) keep LibTorch's
+  // path, unmeasured.
   const bool bf16 = computes_in_bf16(input, weight, bias);
-  const int64_t minimum_pixels = bf16 ? 8 * 8 : 16 * 16;
+  const int64_t minimum_pixels = 4 * 4;
   // bf16 training with a few output channels (the last layer's 3 colours): the transposed
   // kernels vectorise over output channels in blocks of 16, 3 of them doing useful work (84
   // GFLOP/s at 64 -> 3 channels on 64x64). Instead, each of the 4 output pixel parities gets its
