@@ -488,21 +488,35 @@ at::Tensor transposed_weight_gradient(const Shape& shape, const at::Tensor& inpu
       at::empty({shape.out_channels() * kernel * kernel, batch * pixels}, input.options());
   const float* gradient = grad_output.data_ptr<float>();
   float* column = columns.data_ptr<float>();
+  const int64_t stride = shape.stride();
+  // The input pixels [first, end) along an axis whose output pixel i * stride - padding + tap lies
+  // in [0, out_size): the others read zeros, filled without a test per pixel.
+  const auto inside = [&](int64_t tap, int64_t size, int64_t out_size) {
+    const int64_t offset = tap - shape.padding();
+    const int64_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    const int64_t end = out_size - 1 - offset < 0 ? 0 : (out_size - 1 - offset) / stride + 1;
+    return std::pair<int64_t, int64_t>{std::min(first, size),
+                                       std::max(std::min(first, size), std::min(end, size))};
+  };
   at::parallel_for(0, shape.out_channels(), 16, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       for (int64_t ky = 0; ky < kernel; ++ky) {
+        const auto [y_first, y_end] = inside(ky, height, out_height);
         for (int64_t kx = 0; kx < kernel; ++kx) {
+          const auto [x_first, x_end] = inside(kx, width, out_width);
           float* row = column + ((o * kernel + ky) * kernel + kx) * batch * pixels;
           for (int64_t n = 0; n < batch; ++n) {
             const float* plane = gradient + (n * shape.out_channels() + o) * out_height * out_width;
-            for (int64_t y = 0; y < height; ++y) {
-              const int64_t out_y = y * shape.stride() - shape.padding() + ky;
-              for (int64_t x = 0; x < width; ++x) {
-                const int64_t out_x = x * shape.stride() - shape.padding() + kx;
-                const bool inside =
-                    out_y >= 0 && out_y < out_height && out_x >= 0 && out_x < out_width;
-                *row++ = inside ? plane[out_y * out_width + out_x] : 0.0f;
+            for (int64_t y = 0; y < height; ++y, row += width) {
+              if (y < y_first || y >= y_end) {
+                std::fill(row, row + width, 0.0f);
+                continue;
               }
+              const float* source =
+                  plane + (y * stride - shape.padding() + ky) * out_width - shape.padding() + kx;
+              std::fill(row, row + x_first, 0.0f);
+              for (int64_t x = x_first; x < x_end; ++x) row[x] = source[x * stride];
+              std::fill(row + x_end, row + width, 0.0f);
             }
           }
         }

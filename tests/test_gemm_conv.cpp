@@ -59,7 +59,7 @@ TEST(GemmConv, ForwardAndGradientsMatchLibTorchs) {
   // the discriminator's 4x4/1/1, the ResNet's 3x3/2/1 on an odd size (the last padding row is
   // never read) and 7x7 unpadded. Odd sizes and channel counts are off the kernels' blocks. The
   // first four transposed ones have weights no larger than twice an image's output, so their
-  // gradients take the blocked kernels; the last two keep GEMM's.
+  // gradients take the blocked kernels; the last three keep GEMM's.
   const std::vector<Geometry> geometries = {
       {true, {2, 32, 8, 8}, 16, 4, 2, 1, 0},
       {true, {1, 24, 16, 16}, 3, 4, 2, 1, 0},
@@ -68,6 +68,7 @@ TEST(GemmConv, ForwardAndGradientsMatchLibTorchs) {
       // fewer input pixels than channels: the weight gradient as one matrix product
       {true, {2, 64, 2, 2}, 32, 4, 2, 1, 0},
       {true, {1, 40, 3, 5}, 12, 3, 2, 1, 1},
+      {true, {2, 48, 3, 4}, 8, 5, 2, 2, 1},
       {false, {2, 16, 16, 12}, 24, 4, 2, 1, 0},
       {false, {1, 32, 16, 16}, 16, 4, 1, 1, 0},
       {false, {1, 12, 9, 11}, 20, 3, 2, 1, 0},
