@@ -329,6 +329,50 @@ at::Tensor four_tap_gradient(const at::Tensor& kernel_gradient) {
   return four;
 }
 
+// Whether `layout` is oneDNN's BAcd16a16b for a transposed convolution's 5x5 weight gradient:
+// blocks of 16 input by 16 output channels, input blocks outermost, then output blocks, taps,
+// and within a block [output % 16][input % 16]. (The gradient kernels chose it for the U-Nets'
+// upsampling steps, in float32 and bf16.)
+bool is_blocked_16x16(const memory::desc& layout, const Shape& shape) {
+  return shape.transposed() && shape.kernel() == 5 &&
+         layout == memory::desc(shape.weight_dims(), memory::data_type::f32, Layout::BAcd16a16b);
+}
+
+// four_tap_gradient of a 5x5 gradient in the is_blocked_16x16 layout -> [C_out, C_in, 4, 4].
+at::Tensor four_tap_gradient_of_blocked(const at::Tensor& blocked, const Shape& shape) {
+  const int64_t out_channels = shape.out_channels();
+  const int64_t in_channels = shape.in_channels();
+  const int64_t out_blocks = (out_channels + 15) / 16;
+  at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, at::kFloat);
+  const float* source = static_cast<const float*>(blocked.data_ptr());
+  float* target = four.data_ptr<float>();
+  at::parallel_for(0, out_channels * in_channels, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair) {
+      const int64_t o = pair / in_channels;
+      const int64_t i = pair % in_channels;
+      // Tap t of (o, i) lies at block_start + t * 256.
+      const float* k =
+          source + ((i / 16) * out_blocks + o / 16) * 25 * 256 + (o % 16) * 16 + (i % 16);
+      float rows[5][4];  // each row's 5 tap gradients summed into 4
+      for (int a = 0; a < 5; ++a) {
+        const float* r = k + a * 5 * 256;
+        rows[a][0] = r[3 * 256] + r[4 * 256];
+        rows[a][1] = r[2 * 256] + r[3 * 256];
+        rows[a][2] = r[1 * 256] + r[2 * 256];
+        rows[a][3] = r[0] + r[1 * 256];
+      }
+      float* w = target + pair * 16;
+      for (int x = 0; x < 4; ++x) {
+        w[x] = rows[3][x] + rows[4][x];
+        w[4 + x] = rows[2][x] + rows[3][x];
+        w[8 + x] = rows[1][x] + rows[2][x];
+        w[12 + x] = rows[0][x] + rows[1][x];
+      }
+    }
+  });
+  return four;
+}
+
 // A bf16 plan reads each weight in bf16, in the layout of each pass that reads it (forward, data
 // gradient), but a weight changes once per training step (the optimizer's update) and is read by
 // 2-4 passes in it. The reordered copies are kept while the weight is unchanged: the same tensor,
@@ -622,6 +666,7 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
     if ((context->needs_input_grad(1) || context->needs_input_grad(2)) &&
         few_pixels_for_the_weights(shape)) {
       grad_weight = transposed_weight_gradient(shape, input, grad_output);
+      if (five_tap) grad_weight = four_tap_gradient(grad_weight);
       grad_bias = grad_output.sum({0, 2, 3});
     } else if (context->needs_input_grad(1) || context->needs_input_grad(2)) {
       // The plan's weight as LibTorch lays it out ([C_in, C_out, k, k] when transposed).
@@ -640,8 +685,7 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
               ? diff_dst_data
               : onednn::in_layout(diff_dst, plan.weights_diff_dst, diff_dst_storage_for_weights,
                                   stream);
-      memory diff_weights = plain(grad_weight, shape.weight_dims(), shape.weight_layout());
-      onednn::into_plain(plan.weights_diff_weights, diff_weights, stream, [&](memory& target) {
+      const auto compute = [&](memory& target) {
         plan.backward_weights.execute(
             stream,
             {{DNNL_ARG_SRC, src},
@@ -649,10 +693,22 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
              {DNNL_ARG_DIFF_WEIGHTS, target},
              {DNNL_ARG_DIFF_BIAS, plain(grad_bias, {shape.out_channels()}, Layout::x)},
              {DNNL_ARG_SCRATCHPAD, onednn::scratch(plan.backward_weights_scratch, scratch)}});
-      });
+      };
+      if (five_tap && is_blocked_16x16(plan.weights_diff_weights, shape)) {
+        // The 4x4 gradient straight from the blocked 5x5 one: no reorder into LibTorch's layout.
+        at::Tensor blocked_storage;
+        memory blocked = onednn::scratch(plan.weights_diff_weights, blocked_storage);
+        compute(blocked);
+        stream.wait();
+        grad_weight = four_tap_gradient_of_blocked(blocked_storage, shape);
+      } else {
+        memory diff_weights = plain(grad_weight, shape.weight_dims(), shape.weight_layout());
+        onednn::into_plain(plan.weights_diff_weights, diff_weights, stream, compute);
+        stream.wait();
+        if (five_tap) grad_weight = four_tap_gradient(grad_weight);
+      }
     }
     stream.wait();
-    if (five_tap && grad_weight.defined()) grad_weight = four_tap_gradient(grad_weight);
     return {grad_input,   grad_weight,  grad_bias,    at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -100,28 +100,40 @@ TEST(GemmConv, ForwardAndGradientsMatchLibTorchs) {
 
 TEST(GemmConv, UpsampleAndPaddedConvEqualOneStride2TransposedConv) {
   torch::manual_seed(12);
-  for (bool onednn : {true, false}) {
-    if (onednn && !gemm_conv_available()) continue;
-    SCOPED_TRACE(onednn ? "oneDNN" : "LibTorch");
-    const GemmSwitch path(onednn);
-    // Odd sizes reach both borders' special cases (the last row reads zero padding twice); at
-    // least 16x16 pixels take the transposed-convolution path.
-    const at::Tensor x = torch::randn({2, 6, 17, 19}, torch::requires_grad());
-    const at::Tensor w = (torch::randn({5, 6, 4, 4}) * 0.2).requires_grad_();
-    const at::Tensor b = torch::randn({5}, torch::requires_grad());
+  // Odd sizes reach both borders' special cases (the last row reads zero padding twice). The
+  // weight gradient takes each of the paths: GEMM on LibTorch's layout; oneDNN's blocked kernels
+  // (a weight small against its image), read straight from their 16x16 blocks; one matrix
+  // product (fewer input pixels than channels).
+  struct Case {
+    std::vector<int64_t> input_sizes;
+    int64_t out_channels;
+  };
+  for (const Case& c :
+       {Case{{2, 6, 17, 19}, 5}, Case{{1, 32, 16, 17}, 16}, Case{{1, 64, 4, 4}, 8}}) {
+    const int64_t height = c.input_sizes[2];
+    const int64_t width = c.input_sizes[3];
+    for (bool onednn : {true, false}) {
+      if (onednn && !gemm_conv_available()) continue;
+      SCOPED_TRACE((onednn ? "oneDNN, input " : "LibTorch, input ") + c10::str(c.input_sizes));
+      const GemmSwitch path(onednn);
+      const at::Tensor x = torch::randn(c.input_sizes, torch::requires_grad());
+      const at::Tensor w =
+          (torch::randn({c.out_channels, c.input_sizes[1], 4, 4}) * 0.2).requires_grad_();
+      const at::Tensor b = torch::randn({c.out_channels}, torch::requires_grad());
 
-    // What the book's Keras model computes: UpSampling2D, then Conv2D(4, padding='same'), which
-    // pads 1 before and 2 after.
-    const auto keras = [](const at::Tensor& input, const at::Tensor& weight,
-                          const at::Tensor& bias) {
-      const at::Tensor upsampled = at::upsample_nearest2d(input, {34, 38});
-      return at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), weight, bias);
-    };
-    const auto ours = [](const at::Tensor& input, const at::Tensor& weight,
-                         const at::Tensor& bias) {
-      return upsample_nearest_conv4x4(input, weight, bias);
-    };
-    expect_same_output_and_gradients(x, w, b, keras, ours);
+      // What the book's Keras model computes: UpSampling2D, then Conv2D(4, padding='same'),
+      // which pads 1 before and 2 after.
+      const auto keras = [&](const at::Tensor& input, const at::Tensor& weight,
+                             const at::Tensor& bias) {
+        const at::Tensor upsampled = at::upsample_nearest2d(input, {2 * height, 2 * width});
+        return at::conv2d(at::constant_pad_nd(upsampled, {1, 2, 1, 2}), weight, bias);
+      };
+      const auto ours = [](const at::Tensor& input, const at::Tensor& weight,
+                           const at::Tensor& bias) {
+        return upsample_nearest_conv4x4(input, weight, bias);
+      };
+      expect_same_output_and_gradients(x, w, b, keras, ours);
+    }
   }
 }
 
