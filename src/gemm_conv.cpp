@@ -295,27 +295,24 @@ at::Tensor five_tap_kernel(const at::Tensor& weight) {
   return five;
 }
 
-// The gradient of five_tap_kernel: each 5x5 tap's gradient goes back to the 4x4 taps it summed.
-// kernel_gradient [C_in, C_out, 5, 5] -> [C_out, C_in, 4, 4].
-at::Tensor four_tap_gradient(const at::Tensor& kernel_gradient) {
-  const at::Tensor five = kernel_gradient.contiguous();
-  const int64_t in_channels = five.size(0);
-  const int64_t out_channels = five.size(1);
-  at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, five.options());
-  const float* source = five.data_ptr<float>();
+// The gradient of five_tap_kernel, [C_out, C_in, 4, 4], from a 5x5 gradient whose tap t of
+// output channel o and input channel i lies at taps_of(o, i)[t * tap_stride]: each 5x5 tap's
+// gradient goes back to the 4x4 taps it summed.
+template <typename TapsOf>
+at::Tensor four_tap_gradient_of(int64_t out_channels, int64_t in_channels, int64_t tap_stride,
+                                TapsOf taps_of) {
+  at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, at::kFloat);
   float* target = four.data_ptr<float>();
   at::parallel_for(0, out_channels * in_channels, 256, [&](int64_t begin, int64_t end) {
     for (int64_t pair = begin; pair < end; ++pair) {
-      const int64_t o = pair / in_channels;
-      const int64_t i = pair % in_channels;
-      const float* k = source + (i * out_channels + o) * 25;
+      const float* k = taps_of(pair / in_channels, pair % in_channels);
       float rows[5][4];  // each row's 5 tap gradients summed into 4
       for (int a = 0; a < 5; ++a) {
-        const float* r = k + a * 5;
-        rows[a][0] = r[3] + r[4];
-        rows[a][1] = r[2] + r[3];
-        rows[a][2] = r[1] + r[2];
-        rows[a][3] = r[0] + r[1];
+        const float* r = k + a * 5 * tap_stride;
+        rows[a][0] = r[3 * tap_stride] + r[4 * tap_stride];
+        rows[a][1] = r[2 * tap_stride] + r[3 * tap_stride];
+        rows[a][2] = r[1 * tap_stride] + r[2 * tap_stride];
+        rows[a][3] = r[0] + r[1 * tap_stride];
       }
       float* w = target + pair * 16;
       for (int x = 0; x < 4; ++x) {
@@ -327,6 +324,16 @@ at::Tensor four_tap_gradient(const at::Tensor& kernel_gradient) {
     }
   });
   return four;
+}
+
+// kernel_gradient [C_in, C_out, 5, 5] (LibTorch's layout) -> [C_out, C_in, 4, 4].
+at::Tensor four_tap_gradient(const at::Tensor& kernel_gradient) {
+  const at::Tensor five = kernel_gradient.contiguous();
+  const int64_t out_channels = five.size(1);
+  const float* source = five.data_ptr<float>();
+  return four_tap_gradient_of(out_channels, five.size(0), 1, [&](int64_t o, int64_t i) {
+    return source + (i * out_channels + o) * 25;
+  });
 }
 
 // Whether `layout` is oneDNN's BAcd16a16b for a transposed convolution's 5x5 weight gradient:
@@ -340,37 +347,12 @@ bool is_blocked_16x16(const memory::desc& layout, const Shape& shape) {
 
 // four_tap_gradient of a 5x5 gradient in the is_blocked_16x16 layout -> [C_out, C_in, 4, 4].
 at::Tensor four_tap_gradient_of_blocked(const at::Tensor& blocked, const Shape& shape) {
-  const int64_t out_channels = shape.out_channels();
-  const int64_t in_channels = shape.in_channels();
-  const int64_t out_blocks = (out_channels + 15) / 16;
-  at::Tensor four = at::empty({out_channels, in_channels, 4, 4}, at::kFloat);
+  const int64_t out_blocks = (shape.out_channels() + 15) / 16;
   const float* source = static_cast<const float*>(blocked.data_ptr());
-  float* target = four.data_ptr<float>();
-  at::parallel_for(0, out_channels * in_channels, 256, [&](int64_t begin, int64_t end) {
-    for (int64_t pair = begin; pair < end; ++pair) {
-      const int64_t o = pair / in_channels;
-      const int64_t i = pair % in_channels;
-      // Tap t of (o, i) lies at block_start + t * 256.
-      const float* k =
-          source + ((i / 16) * out_blocks + o / 16) * 25 * 256 + (o % 16) * 16 + (i % 16);
-      float rows[5][4];  // each row's 5 tap gradients summed into 4
-      for (int a = 0; a < 5; ++a) {
-        const float* r = k + a * 5 * 256;
-        rows[a][0] = r[3 * 256] + r[4 * 256];
-        rows[a][1] = r[2 * 256] + r[3 * 256];
-        rows[a][2] = r[1 * 256] + r[2 * 256];
-        rows[a][3] = r[0] + r[1 * 256];
-      }
-      float* w = target + pair * 16;
-      for (int x = 0; x < 4; ++x) {
-        w[x] = rows[3][x] + rows[4][x];
-        w[4 + x] = rows[2][x] + rows[3][x];
-        w[8 + x] = rows[1][x] + rows[2][x];
-        w[12 + x] = rows[0][x] + rows[1][x];
-      }
-    }
-  });
-  return four;
+  return four_tap_gradient_of(
+      shape.out_channels(), shape.in_channels(), 256, [&](int64_t o, int64_t i) {
+        return source + ((i / 16) * out_blocks + o / 16) * 25 * 256 + (o % 16) * 16 + (i % 16);
+      });
 }
 
 // A bf16 plan reads each weight in bf16, in the layout of each pass that reads it (forward, data

@@ -89,7 +89,10 @@ at::Tensor conv_transpose2d(const at::Tensor& input, const at::Tensor& weight,
 /// one stride-2 5x5 transposed convolution it equals. Each output pixel of the upsampled conv
 /// reads only 2 or 3 distinct input rows (and columns), so the kernel taps that land on the same
 /// input pixel can be summed first: 6.25 instead of 16 multiply-adds per output pixel and input
-/// channel, no 4x larger upsampled tensor, and the same result to float rounding.
+/// channel, no 4x larger upsampled tensor, and the same result to float rounding. The 5x5
+/// kernel is built from the 4x4 weight inside that convolution (in bf16 training, once per
+/// weight update: set_bf16_weight_copies_enabled), and its gradient summed back to the 4x4 taps
+/// there. Inputs under 4x4 pixels take LibTorch's upsample + pad + conv instead.
 /// In bf16 training with at most 4 output channels (the last layer) it is instead one 3x3
 /// convolution to 4 C_out channels, a kernel per output pixel parity, and a pixel shuffle.
 /// input [N, C_in, H, W], weight [C_out, C_in, 4, 4] (a Conv2d's), bias [C_out]
