@@ -555,7 +555,8 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    // Two warm-up steps at least: the first runs without Winograd (see run_train).
+    // Two warm-up steps at least: the first is the start-up figure, slower than the rest
+    // (oneDNN compiles its kernels, the allocator fills), and should not be the only warm-up.
     if (*train) {
       return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
                        KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam,
