@@ -698,13 +698,23 @@ class GemmConvolution : public torch::autograd::Function<GemmConvolution> {
 
 // The shape of the plan a call takes: bf16 where training asks for it and oneDNN has optimised
 // bf16 kernels for the shape, else float32, under float32's rules (gemm_is_faster).
+// Whether oneDNN has optimised kernels for the shape's whole batch and for one image of it.
+bool has_plans(const Shape& shape) {
+  return plan_for(shape) != nullptr && plan_for(one_image(shape)) != nullptr;
+}
+
+// A float32 shape's bf16 twin where `bf16` asks for it and oneDNN has its plans, else itself.
+Shape in_bf16_where_planned(Shape shape, bool bf16) {
+  Shape twin = shape;
+  twin.values[10] = 1;
+  return bf16 && has_plans(twin) ? twin : shape;
+}
+
 Shape planned_shape(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                     int64_t stride, int64_t padding, int64_t output_padding, bool transposed) {
-  if (computes_in_bf16(input, weight, bias)) {
-    const Shape bf16 = shape_of(input, weight, stride, padding, output_padding, transposed, true);
-    if (plan_for(bf16) != nullptr && plan_for(one_image(bf16)) != nullptr) return bf16;
-  }
-  return shape_of(input, weight, stride, padding, output_padding, transposed, false);
+  return in_bf16_where_planned(
+      shape_of(input, weight, stride, padding, output_padding, transposed, false),
+      computes_in_bf16(input, weight, bias));
 }
 
 at::Tensor run(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
@@ -729,12 +739,9 @@ at::Tensor run_five_tap(const at::Tensor& input, const at::Tensor& weight, const
       bias.size(0) != weight.size(0)) {
     return {};
   }
-  Shape shape = five_tap_shape(input.sizes(), weight, /*bf16=*/false);
-  if (computes_in_bf16(input, weight, bias)) {
-    const Shape bf16 = five_tap_shape(input.sizes(), weight, /*bf16=*/true);
-    if (plan_for(bf16) != nullptr && plan_for(one_image(bf16)) != nullptr) shape = bf16;
-  }
-  if (plan_for(shape) == nullptr || plan_for(one_image(shape)) == nullptr) return {};
+  const Shape shape = in_bf16_where_planned(five_tap_shape(input.sizes(), weight, /*bf16=*/false),
+                                            computes_in_bf16(input, weight, bias));
+  if (!has_plans(shape)) return {};
   if (records_gradients(input, weight, bias)) {
     return GemmConvolution::apply(input.contiguous(), weight.contiguous(), bias.contiguous(), 2, 2,
                                   1, /*transposed=*/true, shape.bf16(), /*five_tap=*/true);
@@ -842,8 +849,7 @@ bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const 
   const Shape shape =
       planned_shape(input, weight, bias, stride, padding, output_padding, transposed);
   // The forward pass runs image by image (run_forward), the gradients on the whole batch.
-  return gemm_is_faster(shape) && plan_for(shape) != nullptr &&
-         plan_for(one_image(shape)) != nullptr;
+  return gemm_is_faster(shape) && has_plans(shape);
 #else
   (void)input, (void)weight, (void)bias, (void)stride, (void)padding, (void)output_padding;
   (void)transposed;
