@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "onednn.h"
 
@@ -363,48 +364,30 @@ at::Tensor four_tap_gradient_of_blocked(const at::Tensor& blocked, const Shape& 
 // (and keeps its address from being reused meanwhile).
 class ReorderedWeights {
  public:
-  // make_source(holder): the float32 weight in the plan's plain layout, its bytes kept alive by
-  // `holder`; called only when the copy is missing or stale. It then refreshes every stale copy
-  // of the weight made from the same source (the other passes' layouts): a 5x5 upsampling kernel
-  // is built once per update, not once per layout.
-  template <typename MakeSource>
-  memory get(const at::Tensor& weight, const memory::desc& wanted, MakeSource make_source,
-             dnnl::stream& stream) {
+  // The copy of `weight` in layout `wanted`, made from `source` (the float32 weight in the plan's
+  // plain layout; with five_tap, its 5x5 kernel's). A missing or stale copy refreshes every
+  // stale copy of the weight made from the same source (the other passes' layouts): a 5x5
+  // upsampling kernel is built at most once per update, not once per layout.
+  memory get(const at::Tensor& weight, const memory::desc& wanted, bool five_tap,
+             const memory::desc& source, dnnl::stream& stream) {
     const std::lock_guard<std::mutex> lock(mutex_);
-    const auto is_of_weight = [&](const Entry& entry) {
-      return entry.weight._unsafe_get_target() == weight.unsafeGetTensorImpl() &&
-             !entry.weight.expired();
-    };
-    const auto is_current = [&](const Entry& entry) {
-      return entry.version == static_cast<int64_t>(weight._version()) &&
-             entry.data == weight.data_ptr();
-    };
     Entry* found = nullptr;
     for (Entry& entry : entries_) {
-      if (is_of_weight(entry) && entry.layout == wanted) found = &entry;
+      if (is_copy_of(entry, weight) && entry.layout == wanted && entry.five_tap == five_tap &&
+          entry.source == source) {
+        found = &entry;
+      }
     }
-    if (found != nullptr && is_current(*found)) {
-      return memory(wanted, cpu_engine(), found->storage.data_ptr());
-    }
-    at::Tensor holder;
-    memory source = make_source(holder);
     if (found == nullptr) {
       entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                     [](const Entry& entry) { return entry.weight.expired(); }),
                      entries_.end());
-      entries_.push_back(Entry{WeakTensor(weight.getIntrusivePtr()), -1, nullptr, source.get_desc(),
+      entries_.push_back(Entry{WeakTensor(weight.getIntrusivePtr()), -1, nullptr, five_tap, source,
                                wanted, at::Tensor()});
       found = &entries_.back();
       onednn::scratch(wanted, found->storage);
     }
-    for (Entry& entry : entries_) {
-      if (is_of_weight(entry) && !is_current(entry) && entry.source == source.get_desc()) {
-        memory copy(entry.layout, cpu_engine(), entry.storage.data_ptr());
-        dnnl::reorder(source, copy).execute(stream, source, copy);
-        entry.version = static_cast<int64_t>(weight._version());
-        entry.data = weight.data_ptr();
-      }
-    }
+    if (is_stale(*found, weight)) refresh_stale(weight, five_tap, source, stream);
     return memory(wanted, cpu_engine(), found->storage.data_ptr());
   }
 
@@ -419,10 +402,51 @@ class ReorderedWeights {
     WeakTensor weight;
     int64_t version;
     const void* data;
+    bool five_tap;        // made from the weight's five_tap_kernel
     memory::desc source;  // the float32 weight it was made from (a 4x4 one's 5x5 kernel, ...)
     memory::desc layout;
     at::Tensor storage;
   };
+
+  static bool is_copy_of(const Entry& entry, const at::Tensor& weight) {
+    return entry.weight._unsafe_get_target() == weight.unsafeGetTensorImpl() &&
+           !entry.weight.expired();
+  }
+
+  static bool is_stale(const Entry& entry, const at::Tensor& weight) {
+    return entry.version != static_cast<int64_t>(weight._version()) ||
+           entry.data != weight.data_ptr();
+  }
+
+  // Refreshes the stale copies of `weight` made from `source`. A 5x5 upsampling kernel's bf16
+  // blocks come straight from the 4x4 weight where weight_packing has their layout, without the
+  // float32 5x5 kernel (built here only for the other layouts).
+  void refresh_stale(const at::Tensor& weight, bool five_tap, const memory::desc& source,
+                     dnnl::stream& stream) {
+    at::Tensor holder;
+    for (Entry& entry : entries_) {
+      if (!is_copy_of(entry, weight) || !is_stale(entry, weight) || entry.five_tap != five_tap ||
+          entry.source != source) {
+        continue;
+      }
+      const std::optional<weight_packing::Bf16Layout> packing =
+          five_tap && weight.is_contiguous() && weight_packing::bf16_available()
+              ? onednn::pair_blocked_bf16(entry.layout)
+              : std::nullopt;
+      if (packing) {
+        weight_packing::pack_bf16(
+            {weight.data_ptr<float>(), weight.size(0), weight.size(1), /*inputs_outer=*/false},
+            /*five_tap=*/true, *packing, static_cast<uint16_t*>(entry.storage.data_ptr()));
+      } else {
+        if (!holder.defined()) holder = five_tap ? five_tap_kernel(weight) : weight;
+        const memory from(source, cpu_engine(), holder.data_ptr());
+        onednn::reorder(from, memory(entry.layout, cpu_engine(), entry.storage.data_ptr()), stream);
+      }
+      entry.version = static_cast<int64_t>(weight._version());
+      entry.data = weight.data_ptr();
+    }
+  }
+
   std::mutex mutex_;
   std::deque<Entry> entries_;  // stable addresses
 };
@@ -439,14 +463,13 @@ ReorderedWeights& reordered_weights() {
 memory weights_in_layout(const Shape& shape, const at::Tensor& weight, bool five_tap,
                          const memory::desc& wanted, at::Tensor& source_storage,
                          at::Tensor& storage, dnnl::stream& stream) {
-  const auto make_source = [&](at::Tensor& holder) {
-    holder = five_tap ? five_tap_kernel(weight) : weight;
-    return plain(holder, shape.weight_dims(), shape.weight_layout());
-  };
   if (shape.bf16() && weight.is_leaf() && weight_copies) {
-    return reordered_weights().get(weight, wanted, make_source, stream);
+    const memory::desc source(shape.weight_dims(), memory::data_type::f32, shape.weight_layout());
+    return reordered_weights().get(weight, wanted, five_tap, source, stream);
   }
-  return onednn::in_layout(make_source(source_storage), wanted, storage, stream);
+  source_storage = five_tap ? five_tap_kernel(weight) : weight;
+  return onednn::in_layout(plain(source_storage, shape.weight_dims(), shape.weight_layout()),
+                           wanted, storage, stream);
 }
 
 // kept_src (optional): where the whole batch's input went through one reorder (bf16 plans), the
