@@ -1,5 +1,6 @@
 #include "onednn.h"
 
+#include "channel_blocks.h"
 #include "weight_packing.h"
 
 #ifdef CYCLEGAN_HAVE_DNNL
@@ -104,24 +105,43 @@ std::optional<weight_packing::Bf16Layout> pair_blocked_bf16(const memory::desc& 
 
 namespace {
 
-// The reorders of 4x4 weights that weight_packing does faster than oneDNN: float32 weights in
-// LibTorch's layouts to bf16 blocks, and float32 gradients out of "ABcd16b16a" blocks.
-bool packed(const memory& source, const memory& target) {
+// The reorders our own kernels do faster than oneDNN's: activations between LibTorch's layout
+// and blocks of 16 channels (channel_blocks), 4x4 float32 weights into bf16 blocks and float32
+// gradients out of "ABcd16b16a" blocks (weight_packing).
+bool reordered_by_own_kernels(const memory& source, const memory& target) {
   const memory::desc from = source.get_desc();
   const memory::desc to = target.get_desc();
   const memory::dims dims = from.dims();
-  if (dims.size() != 4 || dims[2] != 4 || dims[3] != 4 || dims[0] % 16 != 0 || dims[1] % 16 != 0 ||
-      to.dims() != dims) {
-    return false;
-  }
+  if (dims.size() != 4 || dims[1] % 16 != 0 || to.dims() != dims) return false;
   using Type = memory::data_type;
   const auto is = [&dims](const memory::desc& layout, Type type, Layout tag) {
     return layout == memory::desc(dims, type, tag);
   };
+  const void* in = source.get_data_handle();
+  void* out = target.get_data_handle();
+  const channel_blocks::Images images{dims[0], dims[1], dims[2] * dims[3]};
+  if (is(from, Type::f32, Layout::abcd) && channel_blocks::float_available()) {
+    if (is(to, Type::f32, Layout::aBcd16b)) {
+      channel_blocks::to_blocks(static_cast<const float*>(in), images, static_cast<float*>(out));
+      return true;
+    }
+    if (is(to, Type::bf16, Layout::aBcd16b) && channel_blocks::bf16_available()) {
+      channel_blocks::to_blocks_bf16(static_cast<const float*>(in), images,
+                                     static_cast<uint16_t*>(out));
+      return true;
+    }
+  }
+  if (is(from, Type::f32, Layout::aBcd16b) && is(to, Type::f32, Layout::abcd) &&
+      channel_blocks::float_available()) {
+    channel_blocks::from_blocks(static_cast<const float*>(in), images, static_cast<float*>(out));
+    return true;
+  }
+
+  if (dims[2] != 4 || dims[3] != 4 || dims[0] % 16 != 0) return false;
   if (is(from, Type::f32, Layout::ABcd16b16a) && is(to, Type::f32, Layout::abcd) &&
       weight_packing::float_available()) {
-    weight_packing::unblock_float(static_cast<const float*>(source.get_data_handle()), dims[0],
-                                  dims[1], static_cast<float*>(target.get_data_handle()));
+    weight_packing::unblock_float(static_cast<const float*>(in), dims[0], dims[1],
+                                  static_cast<float*>(out));
     return true;
   }
   const bool inputs_outer = is(from, Type::f32, Layout::bacd);
@@ -130,9 +150,8 @@ bool packed(const memory& source, const memory& target) {
   }
   const std::optional<weight_packing::Bf16Layout> layout = pair_blocked_bf16(to);
   if (!layout) return false;
-  weight_packing::pack_bf16(
-      {static_cast<const float*>(source.get_data_handle()), dims[0], dims[1], inputs_outer},
-      /*five_tap=*/false, *layout, static_cast<uint16_t*>(target.get_data_handle()));
+  weight_packing::pack_bf16({static_cast<const float*>(in), dims[0], dims[1], inputs_outer},
+                            /*five_tap=*/false, *layout, static_cast<uint16_t*>(out));
   return true;
 }
 
@@ -145,7 +164,7 @@ struct KeptReorder {
 }  // namespace
 
 void reorder(const memory& source, const memory& target, dnnl::stream& stream) {
-  if (packed(source, target)) return;
+  if (reordered_by_own_kernels(source, target)) return;
   static std::mutex mutex;
   static std::unordered_map<std::size_t, std::vector<KeptReorder>> kept;
   const memory::desc source_layout = source.get_desc();
