@@ -396,6 +396,47 @@ class ReorderedWeights {
     entries_.clear();
   }
 
+  // See bf16_copy_writer().
+  Bf16CopyWriter writer(const at::Tensor& weight) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    struct Target {
+      Packing packing;
+      bool five_tap;
+      at::Tensor storage;
+    };
+    std::vector<Target> targets;
+    for (const Entry& entry : entries_) {
+      if (!is_copy_of(entry, weight)) continue;
+      if (const std::optional<Packing> packing = packing_of(entry, weight)) {
+        targets.push_back({*packing, entry.five_tap, entry.storage});
+      }
+    }
+    if (targets.empty()) return {};
+    auto shared = std::make_shared<const std::vector<Target>>(std::move(targets));
+    Bf16CopyWriter writer;
+    writer.row_blocks = weight.size(0) / 16;
+    writer.write_rows = [shared](int64_t first_block, int64_t end_block) {
+      for (const Target& target : *shared) {
+        weight_packing::pack_bf16(target.packing.weight, target.five_tap, target.packing.layout,
+                                  static_cast<uint16_t*>(target.storage.data_ptr()), first_block,
+                                  end_block);
+      }
+    };
+    writer.mark_current = [this, shared, weight] {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      for (Entry& entry : entries_) {
+        if (!is_copy_of(entry, weight)) continue;
+        for (const Target& target : *shared) {
+          if (entry.storage.data_ptr() == target.storage.data_ptr()) {
+            entry.version = static_cast<int64_t>(weight._version());
+            entry.data = weight.data_ptr();
+          }
+        }
+      }
+    };
+    return writer;
+  }
+
  private:
   using WeakTensor = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
   struct Entry {
@@ -407,6 +448,38 @@ class ReorderedWeights {
     memory::desc layout;
     at::Tensor storage;
   };
+
+  // A copy weight_packing writes from the 4x4 weight itself (its 5x5 kernel's too).
+  struct Packing {
+    weight_packing::FourByFour weight;
+    weight_packing::Bf16Layout layout;
+  };
+  static std::optional<Packing> packing_of(const Entry& entry, const at::Tensor& weight) {
+    if (!weight_packing::bf16_available() || weight.dim() != 4 || weight.size(2) != 4 ||
+        weight.size(3) != 4 || !weight.is_contiguous() || weight.scalar_type() != at::kFloat) {
+      return std::nullopt;
+    }
+    const std::optional<weight_packing::Bf16Layout> layout =
+        onednn::pair_blocked_bf16(entry.layout);
+    if (!layout) return std::nullopt;
+    const memory::dims dims = entry.source.dims();  // what the layout's a and b are
+    const float* data = weight.data_ptr<float>();
+    const auto source_is = [&](Layout tag) {
+      return entry.source == memory::desc(dims, memory::data_type::f32, tag);
+    };
+    if (entry.five_tap) {
+      if (dims != memory::dims{weight.size(0), weight.size(1), 5, 5}) return std::nullopt;
+      return Packing{{data, dims[0], dims[1], /*inputs_outer=*/false}, *layout};
+    }
+    if (source_is(Layout::abcd) &&
+        dims == memory::dims(weight.sizes().begin(), weight.sizes().end())) {
+      return Packing{{data, dims[0], dims[1], /*inputs_outer=*/false}, *layout};
+    }
+    if (source_is(Layout::bacd) && dims == memory::dims{weight.size(1), weight.size(0), 4, 4}) {
+      return Packing{{data, dims[0], dims[1], /*inputs_outer=*/true}, *layout};
+    }
+    return std::nullopt;
+  }
 
   static bool is_copy_of(const Entry& entry, const at::Tensor& weight) {
     return entry.weight._unsafe_get_target() == weight.unsafeGetTensorImpl() &&
@@ -429,14 +502,9 @@ class ReorderedWeights {
           entry.source != source) {
         continue;
       }
-      const std::optional<weight_packing::Bf16Layout> packing =
-          five_tap && weight.is_contiguous() && weight_packing::bf16_available()
-              ? onednn::pair_blocked_bf16(entry.layout)
-              : std::nullopt;
-      if (packing) {
-        weight_packing::pack_bf16(
-            {weight.data_ptr<float>(), weight.size(0), weight.size(1), /*inputs_outer=*/false},
-            /*five_tap=*/true, *packing, static_cast<uint16_t*>(entry.storage.data_ptr()));
+      if (const std::optional<Packing> packing = packing_of(entry, weight)) {
+        weight_packing::pack_bf16(packing->weight, five_tap, packing->layout,
+                                  static_cast<uint16_t*>(entry.storage.data_ptr()));
       } else {
         if (!holder.defined()) holder = five_tap ? five_tap_kernel(weight) : weight;
         const memory from(source, cpu_engine(), holder.data_ptr());
@@ -844,6 +912,15 @@ void set_bf16_weight_copies_enabled(bool on) {
 }
 
 bool bf16_weight_copies_enabled() { return weight_copies; }
+
+Bf16CopyWriter bf16_copy_writer(const at::Tensor& weight) {
+#ifdef CYCLEGAN_HAVE_DNNL
+  if (weight_copies && weight.is_leaf()) return reordered_weights().writer(weight);
+#else
+  (void)weight;
+#endif
+  return {};
+}
 
 ConvPrecision conv_precision() { return precision; }
 

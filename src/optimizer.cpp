@@ -1,5 +1,7 @@
 #include "cyclegan/optimizer.h"
 
+#include "cyclegan/gemm_conv.h"
+
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
@@ -146,10 +148,26 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
                                             static_cast<float>(std::sqrt(bias_correction2)),
                                             static_cast<float>(options.eps()),
                                             static_cast<float>(-step_size)};
-        adam_update(parameter.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
-                    exp_avg_sq.data_ptr<float>(), parameter.numel(), coefficients);
+        float* values = parameter.data_ptr<float>();
+        const float* gradients = grad.data_ptr<float>();
+        float* averages = exp_avg.data_ptr<float>();
+        float* squares = exp_avg_sq.data_ptr<float>();
+        const Bf16CopyWriter copies = bf16_copy_writer(parameter);
+        if (copies.row_blocks > 0) {
+          // Each block of rows, then its bf16 copies from the values still in cache.
+          const int64_t block = parameter.numel() / copies.row_blocks;
+          at::parallel_for(0, copies.row_blocks, 1, [&](int64_t first, int64_t end) {
+            const int64_t offset = first * block;
+            adam_update(values + offset, gradients + offset, averages + offset, squares + offset,
+                        (end - first) * block, coefficients);
+            copies.write_rows(first, end);
+          });
+        } else {
+          adam_update(values, gradients, averages, squares, parameter.numel(), coefficients);
+        }
         // Written through its pointer: count the change, as an in-place operator would.
         parameter.unsafeGetTensorImpl()->bump_version();
+        if (copies.row_blocks > 0) copies.mark_current();
       } else {
         ParameterLists& lists = by_step[state.step()];
         lists.parameters.push_back(parameter);

@@ -130,24 +130,35 @@ bool float_available() {
 #endif
 }
 
-void pack_bf16(const FourByFour& weight, bool five_tap, Bf16Layout layout, uint16_t* target) {
+void pack_bf16(const FourByFour& weight, bool five_tap, Bf16Layout layout, uint16_t* target,
+               int64_t first_row_block, int64_t end_row_block) {
   TORCH_CHECK(bf16_available(), "weight_packing::pack_bf16 needs AVX512-BF16");
   const int64_t out_blocks = blocks_of(weight.out_channels);
   const int64_t in_blocks = blocks_of(weight.in_channels);
+  // The weight's rows (its first dimension) and columns, in blocks of 16 channels.
+  const int64_t row_blocks = weight.inputs_outer ? in_blocks : out_blocks;
+  const int64_t column_blocks = weight.inputs_outer ? out_blocks : in_blocks;
+  if (end_row_block < 0) end_row_block = row_blocks;
+  TORCH_CHECK(
+      0 <= first_row_block && first_row_block <= end_row_block && end_row_block <= row_blocks,
+      "weight_packing::pack_bf16: row blocks [", first_row_block, ", ", end_row_block, ") of ",
+      row_blocks);
   // Strides between the 4x4 kernels of consecutive output / input channels.
   const int64_t out_stride = (weight.inputs_outer ? 1 : weight.in_channels) * kFourTaps;
   const int64_t in_stride = (weight.inputs_outer ? weight.out_channels : 1) * kFourTaps;
   const int64_t block_size = (five_tap ? kFiveTaps : kFourTaps) * kBlockElements;
+  const int64_t blocks = (end_row_block - first_row_block) * column_blocks;
 #if defined(__x86_64__)
-  at::parallel_for(0, out_blocks * in_blocks, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t index = begin; index < end; ++index) {
-      // `index` runs over the target's blocks in its order.
-      const int64_t outer = index / (layout.input_blocks_outer ? out_blocks : in_blocks);
-      const int64_t inner = index % (layout.input_blocks_outer ? out_blocks : in_blocks);
-      const int64_t out_block = layout.input_blocks_outer ? inner : outer;
-      const int64_t in_block = layout.input_blocks_outer ? outer : inner;
+      const int64_t row_block = first_row_block + index / column_blocks;
+      const int64_t column_block = index % column_blocks;
+      const int64_t out_block = weight.inputs_outer ? column_block : row_block;
+      const int64_t in_block = weight.inputs_outer ? row_block : column_block;
+      const int64_t target_block = layout.input_blocks_outer ? in_block * out_blocks + out_block
+                                                             : out_block * in_blocks + in_block;
       const float* corner = weight.weight + out_block * 16 * out_stride + in_block * 16 * in_stride;
-      uint16_t* block = target + index * block_size;
+      uint16_t* block = target + target_block * block_size;
       if (layout.paired == Paired::kOutputs) {
         pack_block([&](int p, int q) { return corner + p * out_stride + q * in_stride; }, five_tap,
                    block);
@@ -158,7 +169,8 @@ void pack_bf16(const FourByFour& weight, bool five_tap, Bf16Layout layout, uint1
     }
   });
 #else
-  (void)five_tap, (void)layout, (void)target, (void)block_size, (void)out_stride, (void)in_stride;
+  (void)five_tap, (void)layout, (void)target, (void)block_size, (void)out_stride, (void)in_stride,
+      (void)blocks;
 #endif
 }
 

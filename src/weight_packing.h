@@ -36,8 +36,11 @@ struct FourByFour {
 // The weight -> `target`, bf16 (rounded to nearest even, as oneDNN's reorders) in the blocked
 // layout [a or b blocks][b or a blocks][taps][16 x 16 pairs]. With five_tap the taps are the
 // weight's 5x5 upsampling kernel (five_tap_kernel in gemm_conv.cpp, the same sums in the same
-// order), 25 per block instead of 16. Channel counts: multiples of 16.
-void pack_bf16(const FourByFour& weight, bool five_tap, Bf16Layout layout, uint16_t* target);
+// order), 25 per block instead of 16. Channel counts: multiples of 16. Only the blocks of the
+// weight's rows (first dimension) [16 * first_row_block, 16 * end_row_block) when given: the
+// optimizer writes each block of rows right after updating it, while it is in cache.
+void pack_bf16(const FourByFour& weight, bool five_tap, Bf16Layout layout, uint16_t* target,
+               int64_t first_row_block = 0, int64_t end_row_block = -1);
 
 // The float32 blocked layout "ABcd16b16a" (weight gradients of oneDNN's forward-layout kernels)
 // -> [out_channels][in_channels][4][4]. Channel counts: multiples of 16.

@@ -8,6 +8,7 @@
 #include "convolution_checks.h"
 #include "cyclegan/gemm_conv.h"
 #include "cyclegan/networks.h"
+#include "cyclegan/optimizer.h"
 
 namespace cyclegan {
 namespace {
@@ -336,6 +337,50 @@ TEST(GemmConv, Bf16WeightCopiesFollowEveryUpdateOfTheWeights) {
     const WeightCopiesSwitch converted_each_pass(false);
     EXPECT_TRUE(torch::equal(with_copies, conv2d(x, w, b, 2, 1).detach())) << "model " << model;
   }
+}
+
+// FusedAdam writes the kept bf16 copies of 4x4 weights (and of their 5x5 upsampling kernels) as it
+// updates them, block of rows by block of rows (bf16_copy_writer): the next steps must compute
+// exactly what copies converted afresh by every pass compute, for a convolution's weight
+// ([C_out, C_in]), an upsampling one's and a transposed convolution's ([C_in, C_out]).
+TEST(GemmConv, Bf16CopiesWrittenByTheOptimizerEqualFreshConversions) {
+  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
+  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const auto train = [](bool copies) {
+    const WeightCopiesSwitch copies_switch(copies);
+    torch::manual_seed(21);
+    const at::Tensor x = torch::randn({1, 16, 16, 16});
+    std::vector<at::Tensor> weights = {(torch::randn({48, 16, 4, 4}) * 0.1),
+                                       (torch::randn({32, 48, 4, 4}) * 0.1),
+                                       (torch::randn({32, 16, 4, 4}) * 0.1)};
+    std::vector<at::Tensor> biases = {torch::zeros({48}), torch::zeros({32}), torch::zeros({16})};
+    std::vector<at::Tensor> parameters;
+    for (auto& tensor : weights) parameters.push_back(tensor.requires_grad_());
+    for (auto& tensor : biases) parameters.push_back(tensor.requires_grad_());
+    FusedAdam adam(parameters, torch::optim::AdamOptions(1e-2).betas(std::make_tuple(0.5, 0.999)));
+    std::vector<at::Tensor> outputs;
+    int64_t written_row_blocks = 0;
+    for (int step = 0; step < 3; ++step) {
+      adam.zero_grad();
+      const at::Tensor down = conv2d(x, weights[0], biases[0], 2, 1);               // 16x16 -> 8x8
+      const at::Tensor up = upsample_nearest_conv4x4(down, weights[1], biases[1]);  // -> 16x16
+      const at::Tensor output = conv_transpose2d(up, weights[2], biases[2], 2, 1, 0);
+      outputs.push_back(output.detach().clone());
+      output.square().mean().backward();
+      for (const auto& weight : weights) written_row_blocks += bf16_copy_writer(weight).row_blocks;
+      adam.step();
+    }
+    return std::make_pair(outputs, written_row_blocks);
+  };
+  const auto [written, written_row_blocks] = train(true);
+  const auto [converted, no_copies] = train(false);
+  // Every step: 48 / 16 + 32 / 16 + 32 / 16 row blocks.
+  EXPECT_EQ(written_row_blocks, 3 * 7) << "the optimizer wrote no copies";
+  EXPECT_EQ(no_copies, 0);
+  for (size_t step = 0; step < written.size(); ++step) {
+    EXPECT_TRUE(torch::equal(written[step], converted[step])) << "step " << step;
+  }
+  EXPECT_GT(relative_difference(written[2], written[0]), 1e-3) << "the updates changed nothing";
 }
 
 // Whole networks: the optimised layers change no output or gradient beyond float rounding, with

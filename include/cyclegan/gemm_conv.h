@@ -3,6 +3,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace cyclegan {
 
@@ -55,6 +56,18 @@ ConvPrecision conv_precision();
 /// must bump the version themselves (FusedAdam does). Off: converted on every pass; tests compare.
 void set_bf16_weight_copies_enabled(bool enabled);
 bool bf16_weight_copies_enabled();
+
+/// For the optimizer: the bf16 copies kept of a weight that it can write itself, one block of 16
+/// rows (the weight's first dimension) right after updating it, while those rows are in cache,
+/// instead of the next forward pass reading the whole weight back from memory (4x4 weights with
+/// channel counts in blocks of 16, their 5x5 upsampling kernels included). row_blocks 0: none.
+/// After the update and its version bump, mark_current() says the copies hold it.
+struct Bf16CopyWriter {
+  int64_t row_blocks = 0;
+  std::function<void(int64_t first_block, int64_t end_block)> write_rows;
+  std::function<void()> mark_current;
+};
+Bf16CopyWriter bf16_copy_writer(const at::Tensor& weight);
 
 /// Whether conv2d() (`transposed` false) or conv_transpose2d() (`transposed` true) takes oneDNN's
 /// path for these arguments: CPU float32 tensors, square kernel, the same stride and padding on
