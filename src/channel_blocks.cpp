@@ -104,25 +104,9 @@ __attribute__((target("avx512f"))) void from_blocks_run(const float* block, int6
 
 }  // namespace
 
-bool float_available() {
-#if defined(__x86_64__)
-  static const bool available = __builtin_cpu_supports("avx512f");
-  return available;
-#else
-  return false;
-#endif
-}
+bool float_available() { return cpu_has_avx512(); }
 
-bool bf16_available() {
-#if defined(__x86_64__)
-  static const bool available = __builtin_cpu_supports("avx512f") &&
-                                __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512bf16");
-  return available;
-#else
-  return false;
-#endif
-}
+bool bf16_available() { return cpu_has_avx512_bf16(); }
 
 void to_blocks(const float* plain, Images shape, float* blocked) {
   TORCH_CHECK(float_available(), "channel_blocks::to_blocks needs AVX-512");

@@ -110,25 +110,9 @@ __attribute__((target("avx512f"))) void unblock_block(const float* block, float*
 
 }  // namespace
 
-bool bf16_available() {
-#if defined(__x86_64__)
-  static const bool available = __builtin_cpu_supports("avx512f") &&
-                                __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512bf16");
-  return available;
-#else
-  return false;
-#endif
-}
+bool bf16_available() { return cpu_has_avx512_bf16(); }
 
-bool float_available() {
-#if defined(__x86_64__)
-  static const bool available = __builtin_cpu_supports("avx512f");
-  return available;
-#else
-  return false;
-#endif
-}
+bool float_available() { return cpu_has_avx512(); }
 
 void pack_bf16(const FourByFour& weight, bool five_tap, Bf16Layout layout, uint16_t* target,
                int64_t first_row_block, int64_t end_row_block) {
