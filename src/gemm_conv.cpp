@@ -6,12 +6,12 @@
 #include <array>
 #include <atomic>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 
 #include "onednn.h"
+#include "recently_used.h"
 
 namespace cyclegan {
 
@@ -236,12 +236,8 @@ std::shared_ptr<Plan> make_plan(const Shape& shape) {
 }
 
 std::shared_ptr<Plan> plan_for(const Shape& shape) {
-  static std::mutex mutex;
-  static std::map<Shape, std::shared_ptr<Plan>> plans;
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto found = plans.find(shape);
-  if (found == plans.end()) found = plans.emplace(shape, make_plan(shape)).first;
-  return found->second;
+  static RecentlyUsed<Shape, std::shared_ptr<Plan>> plans(onednn::kMostPlans);
+  return plans.get(shape, [&] { return make_plan(shape); });
 }
 
 // A float32 forward pass runs one image at a time: oneDNN's GEMM forward holds the column matrix

@@ -165,8 +165,12 @@ struct KeptReorder {
 
 void reorder(const memory& source, const memory& target, dnnl::stream& stream) {
   if (reordered_by_own_kernels(source, target)) return;
+  // A training step's shapes need a few dozen; translating images of ever new sizes would add a
+  // few per size, so the lot is dropped whenever it reaches kMostKept.
+  constexpr std::size_t kMostKept = 512;
   static std::mutex mutex;
   static std::unordered_map<std::size_t, std::vector<KeptReorder>> kept;
+  static std::size_t kept_count = 0;
   const memory::desc source_layout = source.get_desc();
   const memory::desc target_layout = target.get_desc();
   const std::size_t key = layout_hash(source_layout) * 1000003 ^ layout_hash(target_layout);
@@ -181,7 +185,12 @@ void reorder(const memory& source, const memory& target, dnnl::stream& stream) {
     }
     if (!primitive) {
       primitive = dnnl::reorder(source, target);
+      if (kept_count >= kMostKept) {
+        kept.clear();
+        kept_count = 0;
+      }
       kept[key].push_back(KeptReorder{source_layout, target_layout, primitive});
+      ++kept_count;
     }
   }
   primitive.execute(stream, const_cast<memory&>(source), const_cast<memory&>(target));

@@ -12,6 +12,7 @@
 
 #include <dnnl.hpp>
 
+#include <cstddef>
 #include <optional>
 
 #include "weight_packing.h"
@@ -20,6 +21,11 @@ namespace cyclegan::onednn {
 
 using dnnl::memory;
 using Layout = memory::format_tag;
+
+// How many convolution plans (per input shape; oneDNN primitives with their generated code) each
+// kind of layer keeps: the most recently used ones (RecentlyUsed). A training run uses a few
+// dozen; `translate` makes new ones for every new image size.
+constexpr std::size_t kMostPlans = 256;
 
 // LibTorch calls the same oneDNN library (Debian links it dynamically), which uses the same
 // OpenMP thread pool, so at::set_num_threads() governs these kernels too.

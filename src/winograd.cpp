@@ -3,12 +3,11 @@
 #include <torch/torch.h>
 
 #include <atomic>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <tuple>
 
 #include "onednn.h"
+#include "recently_used.h"
 
 namespace cyclegan {
 
@@ -81,12 +80,8 @@ std::shared_ptr<Plan> make_plan(const Shape& shape) {
 }
 
 std::shared_ptr<Plan> plan_for(const Shape& shape) {
-  static std::mutex mutex;
-  static std::map<Shape, std::shared_ptr<Plan>> plans;
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto found = plans.find(shape);
-  if (found == plans.end()) found = plans.emplace(shape, make_plan(shape)).first;
-  return found->second;
+  static RecentlyUsed<Shape, std::shared_ptr<Plan>> plans(onednn::kMostPlans);
+  return plans.get(shape, [&] { return make_plan(shape); });
 }
 
 Shape shape_of(const at::Tensor& input, const at::Tensor& weight) {
