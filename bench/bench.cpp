@@ -417,11 +417,10 @@ int run_check(const ModelArguments& model, int64_t steps, const fs::path& out,
   cyclegan::export_state_dict(out / "d_B.pth", *trainer.d_b());
   const at::Tensor real_a = synthetic_batches(model, steps, 1);
   const at::Tensor real_b = synthetic_batches(model, steps, 2);
-  c10::impl::GenericDict inputs(c10::StringType::get(), c10::TensorType::get());
+  cyclegan::StateDict inputs;
   inputs.insert("real_a", real_a);
   inputs.insert("real_b", real_b);
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(inputs));
-  std::ofstream(out / "inputs.pth", std::ios::binary).write(bytes.data(), bytes.size());
+  cyclegan::write_torch_file(out / "inputs.pth", inputs);
 
   std::ofstream losses_file(out / "losses_cpp.json");
   losses_file << "[";

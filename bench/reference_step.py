@@ -229,10 +229,9 @@ def blas_info():
 
 
 def load(path):
-    # Our own files, written by `cyclegan_bench check`; PyTorch 2.6 and later load only plain
-    # tensors by default (weights_only=True), which refuses them.
+    # Our own files, written by `cyclegan_bench check`: plain tensors, as users load them.
     try:
-        return torch.load(path, map_location='cpu', weights_only=False)
+        return torch.load(path, map_location='cpu', weights_only=True)
     except TypeError:  # PyTorch before 1.13 has no weights_only
         return torch.load(path, map_location='cpu')
 

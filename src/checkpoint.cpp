@@ -8,7 +8,6 @@
 #include <set>
 #include <sstream>
 
-#include "cyclegan/atomic_file.h"
 #include "cyclegan/errors.h"
 
 namespace cyclegan {
@@ -94,47 +93,23 @@ void load_state_dict(torch::nn::Module& module, const StateDict& weights,
 }
 
 void save_network(const fs::path& path, const torch::nn::Module& module, const NetworkInfo& info) {
-  c10::Dict<std::string, at::Tensor> tensors;
-  for (const auto& item : state_dict(module)) {
-    tensors.insert(item.key(), item.value().detach().to(torch::kCPU).contiguous());
-  }
-  c10::impl::GenericDict file(c10::StringType::get(), c10::AnyType::get());
-  file.insert("format", std::string(kFormatName));
-  file.insert("format_version", kCheckpointFormatVersion);
-  file.insert("kind", info.kind);
-  file.insert("architecture", info.architecture);
-  file.insert("in_channels", info.in_channels);
-  file.insert("out_channels", info.out_channels);
-  file.insert("filters", info.filters);
-  file.insert("n_layers", info.n_layers);
-  file.insert("dropout", info.dropout);
-  file.insert("image_size", info.image_size);
-  file.insert("step", info.step);
-  file.insert("direction", info.direction);
-  file.insert("state_dict", tensors);
-  std::vector<char> bytes;
-  try {
-    bytes = torch::pickle_save(c10::IValue(file));
-  } catch (const c10::Error& e) {
-    throw CheckpointError(path.string() +
-                          ": cannot serialise checkpoint: " + e.what_without_backtrace());
-  }
-  std::string error;
-  if (!write_file_atomically(path, bytes.data(), bytes.size(), &error)) {
-    throw CheckpointError(path.string() + ": cannot write checkpoint: " + error);
-  }
+  write_torch_file(path, TorchFileFields{{"format", std::string(kFormatName)},
+                                         {"format_version", kCheckpointFormatVersion},
+                                         {"kind", info.kind},
+                                         {"architecture", info.architecture},
+                                         {"in_channels", info.in_channels},
+                                         {"out_channels", info.out_channels},
+                                         {"filters", info.filters},
+                                         {"n_layers", info.n_layers},
+                                         {"dropout", info.dropout},
+                                         {"image_size", info.image_size},
+                                         {"step", info.step},
+                                         {"direction", info.direction},
+                                         {"state_dict", state_dict(module)}});
 }
 
 void export_state_dict(const fs::path& path, const torch::nn::Module& module) {
-  c10::impl::GenericDict weights(c10::StringType::get(), c10::TensorType::get());
-  for (const auto& item : state_dict(module)) {
-    weights.insert(item.key(), item.value().detach().to(torch::kCPU).contiguous());
-  }
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(weights));
-  std::string error;
-  if (!write_file_atomically(path, bytes.data(), bytes.size(), &error)) {
-    throw CheckpointError(path.string() + ": cannot write: " + error);
-  }
+  write_torch_file(path, state_dict(module));
 }
 
 NetworkFile read_network_file(const fs::path& path) {

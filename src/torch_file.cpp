@@ -3,11 +3,13 @@
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
 
+#include "cyclegan/atomic_file.h"
 #include "cyclegan/errors.h"
 
 namespace cyclegan {
@@ -56,19 +58,32 @@ Value make(PyValue::Kind kind) {
   return value;
 }
 
-c10::ScalarType storage_dtype(const std::string& type_name, const std::string& origin) {
+// The typed storage classes (module torch) that torch.save names for each element type.
+const std::map<std::string, c10::ScalarType>& storage_types() {
   static const std::map<std::string, c10::ScalarType> kTypes = {
       {"FloatStorage", c10::ScalarType::Float}, {"DoubleStorage", c10::ScalarType::Double},
       {"HalfStorage", c10::ScalarType::Half},   {"BFloat16Storage", c10::ScalarType::BFloat16},
       {"LongStorage", c10::ScalarType::Long},   {"IntStorage", c10::ScalarType::Int},
       {"ShortStorage", c10::ScalarType::Short}, {"CharStorage", c10::ScalarType::Char},
       {"ByteStorage", c10::ScalarType::Byte},   {"BoolStorage", c10::ScalarType::Bool}};
+  return kTypes;
+}
+
+c10::ScalarType storage_dtype(const std::string& type_name, const std::string& origin) {
   const auto dot = type_name.rfind('.');
-  const auto found = kTypes.find(type_name.substr(dot == std::string::npos ? 0 : dot + 1));
-  if (found == kTypes.end()) {
+  const auto found = storage_types().find(type_name.substr(dot == std::string::npos ? 0 : dot + 1));
+  if (found == storage_types().end()) {
     throw CheckpointError(origin + ": unsupported tensor storage type '" + type_name + "'");
   }
   return found->second;
+}
+
+std::string storage_class(c10::ScalarType dtype, const std::string& origin) {
+  for (const auto& [name, type] : storage_types()) {
+    if (type == dtype) return name;
+  }
+  throw CheckpointError(origin + ": cannot write tensors of type " +
+                        std::string(c10::toString(dtype)) + " for PyTorch");
 }
 
 int64_t as_int(const Value& value, const std::string& origin) {
@@ -460,13 +475,12 @@ at::Tensor materialize(const PyValue& spec, const std::map<std::string, at::Tens
     throw CheckpointError(origin + ": tensor data record '" + spec.storage->text + "' is missing");
   }
   const at::Tensor& flat = found->second;
+  // Elements the view reaches: none for an empty tensor, else up to its last element.
   int64_t needed = spec.offset + 1;
-  for (size_t d = 0; d < spec.sizes.size(); ++d) {
-    if (spec.sizes[d] == 0)
-      needed = 0;
-    else
-      needed += (spec.sizes[d] - 1) * spec.strides[d];
+  for (size_t d = 0; d < spec.sizes.size() && d < spec.strides.size(); ++d) {
+    needed += (spec.sizes[d] - 1) * spec.strides[d];
   }
+  if (std::find(spec.sizes.begin(), spec.sizes.end(), 0) != spec.sizes.end()) needed = 0;
   if (spec.sizes.size() != spec.strides.size() || needed > flat.numel()) {
     throw CheckpointError(origin + ": tensor data record '" + spec.storage->text +
                           "' is shorter than its tensor (truncated file?)");
@@ -487,6 +501,26 @@ at::Tensor storage_from_bytes(const char* data, size_t bytes, const PyValue& sto
       torch::empty({static_cast<int64_t>(numel)}, torch::TensorOptions(storage.dtype));
   std::memcpy(flat.data_ptr(), data, numel * element);
   return flat;
+}
+
+// The byte order a zip file's tensor data was written in: PyTorch >= 2.1 records it; older
+// files have no record and are little-endian.
+bool big_endian_data(caffe2::serialize::PyTorchStreamReader& reader, const std::string& origin) {
+  if (!reader.hasRecord("byteorder")) return false;
+  auto [data, size] = reader.getRecord("byteorder");
+  const std::string order(static_cast<const char*>(data.get()), size);
+  if (order == "little") return false;
+  if (order == "big") return true;
+  throw CheckpointError(origin + ": record 'byteorder' says '" + order +
+                        "', expected 'little' or 'big'");
+}
+
+void reverse_element_bytes(at::Tensor& flat) {
+  const auto element = static_cast<size_t>(flat.element_size());
+  auto* bytes = static_cast<char*>(flat.data_ptr());
+  for (size_t i = 0; i < static_cast<size_t>(flat.numel()); ++i) {
+    std::reverse(bytes + i * element, bytes + (i + 1) * element);
+  }
 }
 
 // Walks the unpickled object and collects every storage it references.
@@ -529,6 +563,7 @@ StateDict read_zip(const fs::path& path, TorchFileInfo* info) {
     Value root = unpickler.load();
     std::map<std::string, Value> referenced;
     collect_storages(root, &referenced);
+    const bool big_endian = big_endian_data(reader, origin);
     std::map<std::string, at::Tensor> storages;
     for (const auto& [key, storage] : referenced) {
       const std::string record = "data/" + key;
@@ -536,8 +571,10 @@ StateDict read_zip(const fs::path& path, TorchFileInfo* info) {
         throw CheckpointError(origin + ": tensor data record '" + record + "' is missing");
       }
       auto [data, size] = reader.getRecord(record);
-      storages[key] =
+      at::Tensor flat =
           storage_from_bytes(static_cast<const char*>(data.get()), size, *storage, origin);
+      if (big_endian) reverse_element_bytes(flat);
+      storages[key] = flat;
     }
     return to_state_dict(root, storages, origin, info);
   } catch (const c10::Error& e) {
@@ -592,7 +629,206 @@ StateDict read_legacy(const std::vector<char>& bytes, const fs::path& path, Torc
   return to_state_dict(root, storages, origin, info);
 }
 
+// Pickle protocol 2 (torch.save's default) with only the opcodes and classes that PyTorch's
+// weights-only unpickler accepts: no floats, no SHORT_BINUNICODE (1.13's lacks both).
+class Pickler {
+ public:
+  explicit Pickler(std::string origin) : origin_(std::move(origin)) {
+    opcode(0x80);  // PROTO 2
+    bytes_.push_back(2);
+  }
+
+  void boolean(bool value) { opcode(value ? 0x88 : 0x89); }  // NEWTRUE / NEWFALSE
+
+  void integer(int64_t value) {
+    if (value >= 0 && value <= 0xff) {
+      opcode(0x4b);  // BININT1
+      little_endian(static_cast<uint64_t>(value), 1);
+    } else if (value >= 0 && value <= 0xffff) {
+      opcode(0x4d);  // BININT2
+      little_endian(static_cast<uint64_t>(value), 2);
+    } else if (value >= INT32_MIN && value <= INT32_MAX) {
+      opcode(0x4a);  // BININT
+      little_endian(static_cast<uint64_t>(value), 4);
+    } else {
+      opcode(0x8a);  // LONG1: 8 bytes of two's complement
+      bytes_.push_back(8);
+      little_endian(static_cast<uint64_t>(value), 8);
+    }
+  }
+
+  void string(const std::string& text) {
+    opcode(0x58);  // BINUNICODE
+    little_endian(text.size(), 4);
+    bytes_.insert(bytes_.end(), text.begin(), text.end());
+  }
+
+  // A plain dict ({}) or, as Module.state_dict() returns, a collections.OrderedDict().
+  void begin_dict(bool ordered) {
+    if (ordered) {
+      global("collections", "OrderedDict");
+      opcode(0x29);  // EMPTY_TUPLE
+      opcode(0x52);  // REDUCE
+    } else {
+      opcode(0x7d);  // EMPTY_DICT
+    }
+  }
+
+  // Python's pickler sets a dict's items in batches of 1000 (SETITEMS), or one alone (SETITEM).
+  template <typename Items, typename WriteItem>
+  void dict_items(const Items& items, WriteItem write_item) {
+    constexpr size_t kBatch = 1000;
+    for (size_t start = 0; start < items.size(); start += kBatch) {
+      const size_t end = std::min(items.size(), start + kBatch);
+      if (end - start > 1) opcode(0x28);  // MARK
+      for (size_t i = start; i < end; ++i) write_item(items[i]);
+      opcode(end - start > 1 ? 0x75 : 0x73);  // SETITEMS / SETITEM
+    }
+  }
+
+  void state_dict(const StateDict& weights, bool ordered) {
+    begin_dict(ordered);
+    dict_items(weights.items(), [this](const StateDict::Item& item) {
+      string(item.key());
+      tensor(item.value());
+    });
+  }
+
+  // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks), the
+  // storage a persistent id ('storage', torch.FloatStorage, key, 'cpu', numel) whose data goes
+  // to the record data/<key>.
+  void tensor(const at::Tensor& value) {
+    const at::Tensor data = value.detach().to(at::kCPU).contiguous();
+    const std::string key = std::to_string(storages_.size());
+    storages_.push_back(data);
+    global("torch._utils", "_rebuild_tensor_v2");
+    opcode(0x28);  // MARK: the arguments
+    opcode(0x28);  // MARK: the persistent id
+    string("storage");
+    global("torch", storage_class(data.scalar_type(), origin_));
+    string(key);
+    string("cpu");
+    integer(data.numel());
+    opcode(0x74);  // TUPLE
+    opcode(0x51);  // BINPERSID
+    integer(0);    // storage offset
+    integers(data.sizes());
+    integers(data.strides());
+    boolean(false);    // requires_grad: a state_dict holds detached tensors
+    begin_dict(true);  // no backward hooks
+    opcode(0x74);      // TUPLE
+    opcode(0x52);      // REDUCE
+  }
+
+  // The pickle (ending in STOP) and the tensors whose data the records data/0, data/1... hold.
+  std::vector<char> finish() {
+    opcode(0x2e);  // STOP
+    return std::move(bytes_);
+  }
+  const std::vector<at::Tensor>& storages() const { return storages_; }
+
+ private:
+  void opcode(uint8_t code) { bytes_.push_back(static_cast<char>(code)); }
+  void little_endian(uint64_t value, size_t count) {
+    for (size_t i = 0; i < count; ++i) bytes_.push_back(static_cast<char>(value >> (8 * i)));
+  }
+
+  // GLOBAL once per class, then BINGET of its memo slot, as Python's pickler does.
+  void global(const std::string& module, const std::string& name) {
+    const std::string full_name = module + "\n" + name + "\n";
+    const auto found = memo_.find(full_name);
+    if (found != memo_.end()) {
+      opcode(found->second < 256 ? 0x68 : 0x6a);  // BINGET / LONG_BINGET
+      little_endian(found->second, found->second < 256 ? 1 : 4);
+      return;
+    }
+    opcode(0x63);  // GLOBAL
+    bytes_.insert(bytes_.end(), full_name.begin(), full_name.end());
+    const uint32_t slot = static_cast<uint32_t>(memo_.size());
+    memo_.emplace(full_name, slot);
+    opcode(slot < 256 ? 0x71 : 0x72);  // BINPUT / LONG_BINPUT
+    little_endian(slot, slot < 256 ? 1 : 4);
+  }
+
+  void integers(c10::IntArrayRef values) {
+    if (values.empty()) {
+      opcode(0x29);  // EMPTY_TUPLE
+      return;
+    }
+    if (values.size() > 3) opcode(0x28);  // MARK
+    for (const int64_t value : values) integer(value);
+    static constexpr uint8_t kTupleOf[] = {0, 0x85, 0x86, 0x87};  // TUPLE1, TUPLE2, TUPLE3
+    opcode(values.size() > 3 ? 0x74 : kTupleOf[values.size()]);
+  }
+
+  std::string origin_;
+  std::vector<char> bytes_;
+  std::vector<at::Tensor> storages_;
+  std::map<std::string, uint32_t> memo_;
+};
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the byteorder record and the reader's byte swap assume a little-endian host");
+
+// The zip archive torch.save writes around a pickle: archive/data.pkl, archive/byteorder,
+// archive/data/<key> (each 64-byte aligned), archive/version; then written atomically.
+void write_archive(const fs::path& path, Pickler& pickler) {
+  const std::string origin = path.string();
+  const std::vector<char> pickle = pickler.finish();
+  std::vector<char> archive;
+  try {
+    caffe2::serialize::PyTorchStreamWriter writer([&archive](const void* data, size_t size) {
+      const char* bytes = static_cast<const char*>(data);
+      archive.insert(archive.end(), bytes, bytes + size);
+      return size;
+    });
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    const std::string byte_order = "little";
+    writer.writeRecord("byteorder", byte_order.data(), byte_order.size());
+    for (size_t i = 0; i < pickler.storages().size(); ++i) {
+      const at::Tensor& data = pickler.storages()[i];
+      writer.writeRecord("data/" + std::to_string(i), data.data_ptr(), data.nbytes());
+    }
+    writer.writeEndOfFile();
+  } catch (const c10::Error& e) {
+    throw CheckpointError(origin + ": cannot serialise: " + e.what_without_backtrace());
+  }
+  std::string error;
+  if (!write_file_atomically(path, archive.data(), archive.size(), &error)) {
+    throw CheckpointError(origin + ": cannot write: " + error);
+  }
+}
+
 }  // namespace
+
+void write_torch_file(const fs::path& path, const StateDict& weights) {
+  Pickler pickler(path.string());
+  pickler.state_dict(weights, /*ordered=*/true);
+  write_archive(path, pickler);
+}
+
+void write_torch_file(const fs::path& path, const TorchFileFields& fields) {
+  Pickler pickler(path.string());
+  pickler.begin_dict(/*ordered=*/false);
+  pickler.dict_items(fields, [&pickler](const std::pair<std::string, TorchFileField>& field) {
+    pickler.string(field.first);
+    std::visit(
+        [&pickler](const auto& value) {
+          using Value = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<Value, bool>) {
+            pickler.boolean(value);
+          } else if constexpr (std::is_same_v<Value, int64_t>) {
+            pickler.integer(value);
+          } else if constexpr (std::is_same_v<Value, std::string>) {
+            pickler.string(value);
+          } else {
+            pickler.state_dict(value, /*ordered=*/false);
+          }
+        },
+        field.second);
+  });
+  write_archive(path, pickler);
+}
 
 StateDict read_torch_file(const fs::path& path, TorchFileInfo* info) {
   const std::vector<char> bytes = read_bytes(path);

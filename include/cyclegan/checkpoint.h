@@ -38,13 +38,15 @@ StateDict state_dict(const torch::nn::Module& module);
 void load_state_dict(torch::nn::Module& module, const StateDict& weights,
                      const std::string& origin);
 
-/// Writes the network's weights and `info` as a torch.save-compatible dict (Python's torch.load
-/// reads it), atomically: a crash leaves the previous file intact. Throws CheckpointError.
+/// Writes the network's weights and `info` as a torch.save-compatible dict (Python's
+/// torch.load(f, weights_only=True) reads it), atomically: a crash leaves the previous file
+/// intact. Throws CheckpointError.
 void save_network(const std::filesystem::path& path, const torch::nn::Module& module,
                   const NetworkInfo& info);
 
-/// Writes only the weights, as a plain dict of official key -> tensor that Python's torch.load
-/// reads and the official networks' load_state_dict accepts. Atomic; throws CheckpointError.
+/// Writes only the weights, as `torch.save(net.state_dict(), path)` does (official keys), for
+/// Python's torch.load(path, weights_only=True) and the official networks' strict
+/// load_state_dict. Atomic; throws CheckpointError.
 void export_state_dict(const std::filesystem::path& path, const torch::nn::Module& module);
 
 /// Reads a file written by save_network(); throws CheckpointError naming the file and problem.

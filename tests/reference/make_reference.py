@@ -12,8 +12,15 @@ plus resnet_6blocks_old.pth (with pre-0.4 InstanceNorm running statistics) and p
   make_reference.py OUT_DIR                      write everything
   make_reference.py --check-export NAME FILE DIR load FILE (our export) into NAME's PyTorch
                                                  network, compare with DIR/NAME_io.pth
+  make_reference.py --check-network NAME FILE DIR the same for our own network file (g_AB.pt)
+
+Our files are loaded as the official code and PyTorch >= 2.6 load them: torch.load(f,
+weights_only=True), which refuses any Python class but a few of torch's and OrderedDict.
 """
+import pickletools
 import sys
+import zipfile
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -102,6 +109,40 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
+class BookUnetGenerator(nn.Module):
+    """The book's U-Net (Foster, Example 5-2) with cyclegan's parameter names; no official
+    PyTorch network exists for it."""
+
+    def __init__(self, input_nc, output_nc, ngf):
+        super().__init__()
+        widths = [ngf, ngf * 2, ngf * 4, ngf * 8]
+        channels = input_nc
+        for i, width in enumerate(widths):
+            setattr(self, f'down{i + 1}', nn.Sequential(
+                nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.InstanceNorm2d(width),
+                nn.ReLU()))
+            channels = width
+        for i in range(3):
+            skip = widths[2 - i]
+            # Keras 'same' padding of a 4x4 stride-1 conv: 1 before, 2 after.
+            setattr(self, f'up{i + 1}', nn.Sequential(
+                nn.Upsample(scale_factor=2, mode='nearest'), nn.ZeroPad2d((1, 2, 1, 2)),
+                nn.Conv2d(channels, skip, 4), nn.InstanceNorm2d(skip), nn.ReLU()))
+            channels = skip * 2
+        self.output = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode='nearest'), nn.ZeroPad2d((1, 2, 1, 2)),
+            nn.Conv2d(channels, output_nc, 4), nn.Tanh())
+
+    def forward(self, x):
+        skips = []
+        for i in range(4):
+            x = getattr(self, f'down{i + 1}')(x)
+            skips.append(x)
+        for i in range(3):
+            x = torch.cat([getattr(self, f'up{i + 1}')(x), skips[2 - i]], 1)
+        return self.output(x)
+
+
 class NLayerDiscriminator(nn.Module):
     def __init__(self, input_nc, ndf, n_layers=3):
         super().__init__()
@@ -129,6 +170,7 @@ NETWORKS = {
     'unet_128': (lambda: UnetGenerator(3, 3, 7, 8), 128),
     'unet_256': (lambda: UnetGenerator(3, 3, 8, 8), 256),
     'patchgan': (lambda: NLayerDiscriminator(3, 16), 64),
+    'unet': (lambda: BookUnetGenerator(3, 3, 8), 64),
 }
 
 
@@ -178,21 +220,64 @@ def write_all(out):
     torch.save({'image': image, 'official': official}, f'{out}/png_io.pth')
 
 
-def check_export(name, exported, out):
+# What torch.load(weights_only=True) lets a file name (PyTorch 1.13 and >= 2.6 alike).
+ALLOWED_GLOBALS = {'collections OrderedDict', 'torch._utils _rebuild_tensor_v2'} | {
+    f'torch {kind}Storage' for kind in
+    ('Float', 'Double', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool')}
+
+
+def pickle_globals(path):
+    """The classes and functions the file's data.pkl names, in order."""
+    with zipfile.ZipFile(path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith('/data.pkl'))
+        data = archive.read(name)
+    return [arg for op, arg, _ in pickletools.genops(data) if op.name == 'GLOBAL']
+
+
+def check_file(name, path, state_dict, out, label):
+    """0 when the file names only allowed classes and NAME's PyTorch network given its
+    state_dict computes exactly the reference output."""
+    foreign = sorted(set(pickle_globals(path)) - ALLOWED_GLOBALS)
+    if foreign:
+        print(f'{name}: {label} names {foreign}')
+        return 1
     build, _ = NETWORKS[name]
     net = build().eval()
-    net.load_state_dict(torch.load(exported))  # strict: every official key, right shapes
-    io = torch.load(f'{out}/{name}_io.pth')
+    net.load_state_dict(state_dict)  # strict: every key, right shapes
+    io = torch.load(f'{out}/{name}_io.pth', weights_only=True)
     with torch.no_grad():
         y = net(io['input'].clone())
     diff = (y - io['output']).abs().max().item()
-    print(f'{name}: PyTorch on our export, max abs difference {diff:.3g}')
-    return 0 if diff <= 1e-5 else 1
+    print(f'{name}: PyTorch on our {label} (torch.load weights_only=True, strict load_state_dict),'
+          f' max abs difference {diff:.3g}')
+    return 0 if torch.equal(y, io['output']) else 1
+
+
+def check_export(name, path, out):
+    state_dict = torch.load(path, weights_only=True)
+    if type(state_dict) is not OrderedDict:
+        print(f'{name}: export holds a {type(state_dict).__name__}, expected an OrderedDict')
+        return 1
+    if list(state_dict) != list(torch.load(f'{out}/{name}_zip.pth', weights_only=True)):
+        print(f'{name}: export keys differ from the reference state_dict in names or order')
+        return 1
+    return check_file(name, path, state_dict, out, 'export')
+
+
+def check_network(name, path, out):
+    file = torch.load(path, weights_only=True)
+    metadata = {key: value for key, value in file.items() if key != 'state_dict'}
+    if metadata.get('format') != 'cyclegan' or metadata.get('architecture') != name:
+        print(f'{name}: unexpected network file metadata {metadata}')
+        return 1
+    return check_file(name, path, file['state_dict'], out, 'network file')
 
 
 if __name__ == '__main__':
     if len(sys.argv) == 5 and sys.argv[1] == '--check-export':
         sys.exit(check_export(sys.argv[2], sys.argv[3], sys.argv[4]))
+    if len(sys.argv) == 5 and sys.argv[1] == '--check-network':
+        sys.exit(check_network(sys.argv[2], sys.argv[3], sys.argv[4]))
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     write_all(sys.argv[1])
