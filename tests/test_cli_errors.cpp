@@ -112,6 +112,27 @@ TEST_F(CliErrors, BadCommandLines) {
   expect_error("nonexistent input", "translate --ckpt run/g_AB.pt missing.png", 2, "missing.png");
   expect_error("nonexistent checkpoint", "translate --ckpt missing.pt data/testA", 2, "missing.pt");
   expect_error("no subcommand", "", 2, "subcommand");
+  // An unknown flag is named before a missing required option or a bad positional.
+  expect_error("unknown flag, required option missing", "translate --no-such-flag", 2,
+               "not expected: --no-such-flag");
+  expect_error("unknown flag, missing input", "translate --no-such-flag x.png", 2,
+               "not expected: --no-such-flag");
+  expect_error("unknown flag with a value", "info --no-such=3 run/g_AB.pt", 2,
+               "not expected: --no-such (not an option of 'cyclegan info')");
+}
+
+TEST_F(CliErrors, GlobalFlagsWorkAfterTheSubcommandToo) {
+  const std::vector<std::string> placements = {"-q translate", "translate --quiet", "translate -q"};
+  for (size_t i = 0; i < placements.size(); ++i) {
+    const auto result =
+        run_cyclegan(placements[i] + " --ckpt run/g_AB.pt data/testA -o quiet_" + std::to_string(i),
+                     dir_->path());
+    EXPECT_EQ(result.exit_code, 0) << placements[i] << "\n" << result.err;
+    EXPECT_EQ(result.err.find(" info "), std::string::npos) << placements[i] << ": not quiet\n"
+                                                            << result.err;
+  }
+  const auto verbose = run_cyclegan("info run/g_AB.pt --verbose", dir_->path());
+  EXPECT_EQ(verbose.exit_code, 0) << verbose.err;
 }
 
 TEST_F(CliErrors, BadCheckpoints) {

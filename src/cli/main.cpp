@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <string>
 
 #include "commands.h"
 #include "cyclegan/errors.h"
@@ -39,6 +40,42 @@ void configure_console_logging(bool quiet, bool verbose) {
   spdlog::set_default_logger(logger);
 }
 
+bool looks_like_number(const std::string& text) {
+  char* end = nullptr;
+  std::strtod(text.c_str(), &end);
+  return end != text.c_str() && *end == '\0';
+}
+
+struct UnknownOption {
+  std::string name;     ///< empty when every option is known
+  std::string command;  ///< "cyclegan translate"
+};
+
+// The first command-line option that neither the chosen subcommand nor the program knows.
+// CLI11 reports a missing required option or a bad positional before an unknown option, which
+// hides a mistyped flag behind an unrelated complaint; this finds the flag to name it first.
+UnknownOption first_unknown_option(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* command = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "--") break;  // positionals only from here
+    if (command == nullptr) {
+      for (const CLI::App* subcommand : app.get_subcommands({})) {
+        if (subcommand->check_name(argument)) command = subcommand;
+      }
+      if (command != nullptr) continue;
+    }
+    if (argument.size() < 2 || argument[0] != '-' || looks_like_number(argument)) continue;
+    // "--name=value" and "-ovalue" name the option before the value.
+    const std::string name =
+        argument[1] == '-' ? argument.substr(0, argument.find('=')) : argument.substr(0, 2);
+    const bool known = app.get_option_no_throw(name) != nullptr ||
+                       (command != nullptr && command->get_option_no_throw(name) != nullptr);
+    if (!known) return {name, command == nullptr ? "cyclegan" : "cyclegan " + command->get_name()};
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,6 +90,7 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on the console");
   app.add_flag("-v,--verbose", verbose, "Debug messages on the console");
+  app.fallthrough();  // subcommands inherit it: `cyclegan train --quiet` means `cyclegan -q train`
   app.footer(
       "Examples:\n"
       "  cyclegan make-data --out datasets/fruit            # built-in apples/oranges set\n"
@@ -84,6 +122,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    const UnknownOption unknown = first_unknown_option(app, argc, argv);
+    if (!unknown.name.empty()) {
+      std::cerr << "The following argument was not expected: " << unknown.name
+                << " (not an option of '" << unknown.command << "')\nRun '" << unknown.command
+                << " --help' for its options.\n";
+      return kExitUsageError;
+    }
     app.exit(e);
     return kExitUsageError;
   }
