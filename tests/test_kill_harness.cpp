@@ -1,11 +1,13 @@
-// Crash safety: `cyclegan train` is killed with SIGKILL at random moments (every other trial
-// the moment a checkpoint or sample file is being written), again and again over one run (each
-// trial resumes the run the previous one killed). After every kill the newest checkpoint and the
-// network files must load, progress must never go backwards, and the run must finally resume to
-// completion with one losses.csv row per step.
+// Crash safety: `cyclegan train` is killed with SIGKILL at moments chosen from its observed
+// progress (after a random number of new checkpoints; every other trial then in the middle of a
+// file write), again and again over one run (each trial resumes the run the previous one
+// killed), so the test means the same on a machine of any speed or load. After every kill the
+// newest checkpoint and the network files must load, progress must never go backwards, and the run
+// must finally resume to completion with one losses.csv row per step.
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -39,6 +41,22 @@ bool has_temporary_files(const fs::path& run_dir) {
       if (std::regex_match(it->path().filename().string(), temporary)) return true;
     }
   }
+  return false;
+}
+
+// The step of the newest complete checkpoint (0 when there is none).
+int64_t newest_checkpoint_step(const fs::path& run_dir) {
+  const auto checkpoints = list_checkpoints(run_dir);
+  if (checkpoints.empty()) return 0;
+  const std::string name = checkpoints.front().stem().string();  // step_NNNNNNNN
+  return std::stoll(name.substr(name.find('_') + 1));
+}
+
+// False once `pid` has ended (it is then reaped), with its exit status in `exit_code`.
+bool still_running(pid_t pid, int* exit_code) {
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) == 0) return true;
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return false;
 }
 
@@ -81,7 +99,7 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
   const fs::path run_dir = dir / "run";
 
   std::mt19937 random(20261129);
-  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  std::uniform_int_distribution<int64_t> new_checkpoints(1, 3);
   int killed_mid_write = 0;
   int checkpoints_loaded = 0;
   int64_t newest_step = 0;
@@ -93,20 +111,34 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
             : std::vector<std::string>{"train", "--config", config_file.string(), "--overwrite"},
         dir / "train.log");
     ASSERT_GT(pid, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
-    if (trial % 2 == 1) {
-      // Every other trial aims at a write: kill as soon as a temporary file shows up.
-      for (int poll = 0; poll < 20000 && !has_temporary_files(run_dir); ++poll) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    int exit_code = -1;
+    auto wait_until = [&](auto observed, std::chrono::microseconds poll) {
+      bool running = true;
+      while ((running = still_running(pid, &exit_code)) && !observed()) {
+        std::this_thread::sleep_for(poll);
       }
+      return running;
+    };
+    const int64_t target = newest_step + new_checkpoints(random);
+    bool running = wait_until([&] { return newest_checkpoint_step(run_dir) >= target; },
+                              std::chrono::milliseconds(1));
+    if (running && trial % 2 == 1) {
+      // Every other trial aims at a write: kill as soon as a temporary file shows up.
+      running = wait_until(
+          [&] {
+            return has_temporary_files(run_dir) || newest_checkpoint_step(run_dir) >= target + 3;
+          },
+          std::chrono::microseconds(200));
     }
+    ASSERT_TRUE(running) << "trial " << trial << " ended by itself (exit status " << exit_code
+                         << ") before the kill; see " << (dir / "train.log").string();
     kill(pid, SIGKILL);
     EXPECT_EQ(testing::wait_exit_code(pid), 128 + SIGKILL)
         << "trial " << trial << " ended before the kill";
     if (has_temporary_files(run_dir)) ++killed_mid_write;
 
     const auto checkpoints = list_checkpoints(run_dir);
-    if (checkpoints.empty()) continue;  // killed before the first checkpoint
+    ASSERT_FALSE(checkpoints.empty()) << "trial " << trial << ": the checkpoints are gone";
     Trainer probe(load_train_config(run_dir / "config.yaml"));
     try {
       probe.load_state(checkpoints.front());
@@ -121,7 +153,6 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
       EXPECT_NO_THROW(read_network_file(run_dir / name)) << "trial " << trial << ": " << name;
     }
   }
-  ASSERT_GT(newest_step, 0) << "no trial got as far as a checkpoint";
 
   // The last word: resume and finish three steps after the newest checkpoint.
   const int64_t final_step = newest_step + 3;
@@ -137,9 +168,8 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
 
   std::cout << "kill harness: " << trials << " SIGKILL trials, " << killed_mid_write
             << " hit a file write; the newest checkpoint loaded after " << checkpoints_loaded
-            << " of them (a kill before the first checkpoint leaves none); failures "
-            << (::testing::Test::HasFailure() ? "some, see above" : "0") << "; resumed to step "
-            << final_step << "\n";
+            << " of them; failures " << (::testing::Test::HasFailure() ? "some, see above" : "0")
+            << "; resumed to step " << final_step << "\n";
 }
 
 }  // namespace
