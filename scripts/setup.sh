@@ -26,6 +26,28 @@ PACKAGES=(
   clang libclang-rt-14-dev  # scripts/sanitize.sh, scripts/fuzz.sh: ASan/UBSan and libFuzzer
 )
 
+# Runs "$@" with its output in LOG; meanwhile every 15 s a line says how far apt has got (packages
+# fetched and set up of those it announced) and how long it has run, so nobody stares at silence.
+run_with_progress() {
+  local log=$1
+  shift
+  local start=$SECONDS
+  "$@" >"$log" 2>&1 &
+  local pid=$! tick=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((++tick % 15 == 0)) && kill -0 "$pid" 2>/dev/null; then
+      local total fetched set_up
+      total=$(grep -oE '[0-9]+ newly installed' "$log" | grep -oE '^[0-9]+' || echo '?')
+      fetched=$(grep -c '^Get:' "$log" || true)
+      set_up=$(grep -c '^Setting up' "$log" || true)
+      echo "setup: ... $fetched/$total packages fetched, $set_up/$total set up" \
+           "($((SECONDS - start)) s; log: $log)" >&2
+    fi
+  done
+  wait "$pid"
+}
+
 missing=()
 for package in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$'; then
@@ -34,7 +56,7 @@ for package in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}" >&2
+  echo "setup: installing ${missing[*]} (with their dependencies: several minutes)" >&2
   SUDO=()
   if [[ $(id -u) -ne 0 ]]; then
     if command -v sudo >/dev/null; then
@@ -44,22 +66,29 @@ if ((${#missing[@]})); then
       exit 1
     fi
   fi
+  echo "setup: apt-get update" >&2
   if ! "${SUDO[@]}" apt-get update -q >/tmp/cyclegan-apt-update.log 2>&1 ||
      grep -qE '^(W|E): (Failed to fetch|Some index files failed)' /tmp/cyclegan-apt-update.log; then
     echo "setup: apt-get update could not reach the Debian package registry;" \
          "check the network or proxy (log: /tmp/cyclegan-apt-update.log)" >&2
     exit 1
   fi
-  if ! DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends \
-       "${missing[@]}" >/tmp/cyclegan-apt-install.log 2>&1; then
+  echo "setup: apt-get install" >&2
+  install_start=$SECONDS
+  if ! run_with_progress /tmp/cyclegan-apt-install.log "${SUDO[@]}" \
+       env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+       "${missing[@]}"; then
     tail -n 20 /tmp/cyclegan-apt-install.log >&2
     echo "setup: apt-get install failed for: ${missing[*]} (log: /tmp/cyclegan-apt-install.log)" >&2
     exit 1
   fi
+  echo "setup: installed in $((SECONDS - install_start)) s" >&2
 else
   echo "setup: all packages present" >&2
 fi
 
+echo "setup: configuring and building $BUILD_DIR (a first build compiles ~70 LibTorch files:" \
+     "tens of minutes on 2 cores; ninja shows each)" >&2
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 targets=()
 for target in "$@"; do targets+=(--target "$target"); done
