@@ -16,7 +16,7 @@
 #include "cyclegan/html_report.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/networks.h"
-#include "cyclegan/trainer.h"
+#include "cyclegan/runtime.h"
 #include "cyclegan/translate.h"
 
 namespace cyclegan {

@@ -10,7 +10,7 @@
 #include "cyclegan/data.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
-#include "cyclegan/trainer.h"
+#include "cyclegan/runtime.h"
 
 namespace cyclegan {
 

@@ -14,28 +14,11 @@
 #include "cyclegan/image_pool.h"
 #include "cyclegan/losses.h"
 #include "cyclegan/networks.h"
+#include "cyclegan/runtime.h"
 
 namespace cyclegan {
 
 class ProcessGroup;
-
-/// Resolves `auto | cpu | cuda | cuda:N`; throws ConfigError when CUDA is asked for but absent.
-torch::Device resolve_device(const std::string& name);
-
-/// Sets LibTorch's intra-op threads for the calling thread, the one that trains or translates
-/// (0 = all cores; Debian's LibTorch otherwise runs one). Other threads, such as the loader's
-/// workers, keep one. Returns the number in use. Also makes the C allocator keep freed memory for
-/// reuse (keep_freed_memory_for_reuse()).
-int64_t configure_threads(int64_t threads);
-
-/// A training step allocates and frees the same activation and gradient tensors every time.
-/// glibc's malloc serves large blocks (from 128 KiB up, a threshold that rises to at most 32 MiB
-/// as it sees frees) with fresh mmap()s and unmaps them on free, so each step paid the kernel to
-/// map and zero those pages again: a fifth of a U-Net step, and the U-Nets' 34 MB weight
-/// gradients are above any threshold. All blocks now come from the heap, which keeps up to 1 GiB
-/// of free space at its top: peak memory is unchanged, the pages stay mapped between steps.
-/// Idempotent.
-void keep_freed_memory_for_reuse();
 
 /// RUN_DIR/checkpoints/step_NNNNNNNN.pt: the training state after `step` steps.
 std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, int64_t step);

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "commands.h"
-#include "cyclegan/trainer.h"
+#include "cyclegan/runtime.h"
 #include "cyclegan/translate.h"
 #include "cyclegan/winograd.h"
 

@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "cyclegan/evaluate.h"
-#include "cyclegan/trainer.h"
+#include "cyclegan/runtime.h"
 
 namespace cyclegan::cli {
 
