@@ -254,18 +254,16 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
     // [first(real); first(other_real)]: the fakes, and the other domain's images left unchanged.
     const at::Tensor outputs = first.forward(with_identity ? at::cat({real, other_real}) : real);
     const at::Tensor fake = outputs.narrow(0, 0, n);
-    const at::Tensor valid = gan_mse_loss(judge.forward(fake), 1.0);
-    const at::Tensor cycle_error = mean_absolute_error(back.forward(fake), real);
-    terms.push_back(valid);
-    terms.push_back(cycle_error);
-    at::Tensor part = weights_.validation * valid + weights_.reconstr * cycle_error;
-    if (with_identity) {
-      const at::Tensor identity_error =
-          mean_absolute_error(outputs.narrow(0, n, other_real.size(0)), other_real);
-      terms.push_back(identity_error);
-      part = part + weights_.id * identity_error;
-    }
-    part.backward();
+    const at::Tensor judged = judge.forward(fake);
+    const at::Tensor reconstructed = back.forward(fake);
+    const GeneratorTerms part =
+        generator_terms(judged, reconstructed, real,
+                        with_identity ? outputs.narrow(0, n, other_real.size(0)) : at::Tensor(),
+                        other_real, weights_);
+    terms.push_back(part.validity);
+    terms.push_back(part.reconstr);
+    if (with_identity) terms.push_back(part.identity);
+    part.weighted.backward();
     return fake.detach();
   };
   *fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_);

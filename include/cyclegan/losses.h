@@ -16,6 +16,21 @@ struct LossWeights {
   double id = 2.0;
 };
 
+/// One generator's share of the joint objective, for G applied first (G_AB to A images, or G_BA
+/// to B images) with F the other generator and D the other domain's discriminator.
+struct GeneratorTerms {
+  at::Tensor validity;  ///< MSE(D(G(real)), 1)
+  at::Tensor reconstr;  ///< L1(F(G(real)), real)
+  at::Tensor identity;  ///< L1(G(other_real), other_real); undefined when weights.id == 0
+  at::Tensor weighted;  ///< validation * validity + reconstr * reconstr [+ id * identity]
+};
+
+/// The terms from D(G(real)), F(G(real)) and G(other_real) (undefined when weights.id == 0).
+/// The trainer backpropagates each generator's share as soon as it is computed.
+GeneratorTerms generator_terms(const at::Tensor& d_of_fake, const at::Tensor& reconstructed,
+                               const at::Tensor& real, const at::Tensor& identity_output,
+                               const at::Tensor& other_real, const LossWeights& weights);
+
 /// The generators' joint objective, term by term (each a scalar tensor).
 struct GeneratorLoss {
   at::Tensor validity;  ///< MSE(D_B(G_AB(a)), 1) + MSE(D_A(G_BA(b)), 1)
@@ -24,8 +39,8 @@ struct GeneratorLoss {
   at::Tensor total;     ///< weighted sum of the three
 };
 
-/// Combines the terms; `idt_a` = G_BA(a) and `idt_b` = G_AB(b) may be undefined when
-/// weights.id == 0 (the identity passes are then skipped).
+/// Both generators' shares (generator_terms) added up; `idt_a` = G_BA(a) and `idt_b` = G_AB(b)
+/// may be undefined when weights.id == 0 (the identity passes are then skipped).
 GeneratorLoss generator_loss(const at::Tensor& d_b_of_fake_b, const at::Tensor& d_a_of_fake_a,
                              const at::Tensor& real_a, const at::Tensor& rec_a,
                              const at::Tensor& real_b, const at::Tensor& rec_b,
