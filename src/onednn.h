@@ -1,7 +1,7 @@
 #pragma once
 
 // Private to the library: the oneDNN plumbing shared by the convolutions that call oneDNN
-// directly (winograd.cpp, transposed_conv.cpp). oneDNN's API comes with libdnnl-dev; CMake links
+// directly (gemm_conv.cpp, winograd.cpp). oneDNN's API comes with libdnnl-dev; CMake links
 // the library when it finds the header, and without it those layers take LibTorch's path.
 // CYCLEGAN_BENCH_ONLY builds (GPU hosts) never use it: a pip LibTorch may ship oneDNN 3's
 // headers, whose API this code (oneDNN 2, as Debian's) does not compile against, and no library.

@@ -80,13 +80,10 @@ bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const 
 
 /// at::conv2d(input, weight, bias, stride, padding), with the forward pass and both gradients
 /// computed by oneDNN where gemm_conv_applies(); results agree with LibTorch's to float rounding.
-/// The networks use it only in bf16 training (BiasedConv, networks.h). On an Intel Xeon it made the
-/// U-Nets' inner layers 2.2-4.8x faster, but on an AMD EPYC (AVX-512) the whole step was no faster
-/// (unet_128 0.54-0.62 s/step either way) and the book U-Net's slower (0.166-0.171 against
-/// 0.140-0.159 s), and imported ResNet generators then differ from PyTorch's outputs by 1.3e-5,
-/// over the 1e-5 the parity tests promise. (Two processes of batch 1 do match one of batch 2 with
-/// it: 7e-7 after 6 steps of the book U-Net, since the forward pass runs image by image.) input [N,
-/// C_in, H, W], weight [C_out, C_in, k, k], bias [C_out].
+/// The networks use it only in bf16 training (PrecisionConv, networks.h): in float32 it made no
+/// whole step faster on AVX-512 and moved imported ResNets' outputs past the parity tests' 1e-5
+/// (bench/README.md, "gemm_conv in float32"). input [N, C_in, H, W], weight [C_out, C_in, k, k],
+/// bias [C_out].
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                   int64_t stride, int64_t padding);
 
