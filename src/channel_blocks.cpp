@@ -46,7 +46,9 @@ void for_each_run(const Images& shape, Convert convert) {
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC bug 105593, see transpose16.h
+#ifndef __clang__  // a GCC-only warning; clang warns about the unknown name
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // 16 planes' pixels [begin, begin + 16) (fewer at the end) -> rows[j]: pixel j's 16 channels.
 __attribute__((target("avx512f"))) inline int load_pixels(const float* planes, int64_t pixels,

@@ -499,7 +499,7 @@ at::Tensor storage_from_bytes(const char* data, size_t bytes, const PyValue& sto
   }
   at::Tensor flat =
       torch::empty({static_cast<int64_t>(numel)}, torch::TensorOptions(storage.dtype));
-  std::memcpy(flat.data_ptr(), data, numel * element);
+  if (numel > 0) std::memcpy(flat.data_ptr(), data, numel * element);  // empty: no buffer at all
   return flat;
 }
 

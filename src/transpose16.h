@@ -38,7 +38,9 @@ namespace cyclegan {
 // which -Wuninitialized flags after inlining (GCC bug 105593, fixed in 13).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#ifndef __clang__  // a GCC-only warning; clang warns about the unknown name
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // rows[i][j] -> rows[j][i] for a 16 x 16 float matrix held in 16 vectors.
 __attribute__((target("avx512f"))) inline void transpose16(__m512 rows[16]) {

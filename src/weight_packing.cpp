@@ -30,7 +30,9 @@ int64_t blocks_of(int64_t channels) {
 // which -Wuninitialized flags after inlining (GCC bug 105593, fixed in 13).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#ifndef __clang__  // a GCC-only warning; clang warns about the unknown name
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // The 25 taps of the 5x5 upsampling kernel from the 16 of a 4x4 one (five_tap_kernel's sums).
 __attribute__((target("avx512f"))) inline void five_taps(const __m512 four[16], __m512 five[25]) {
