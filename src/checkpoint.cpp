@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -348,6 +349,34 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
   loaded.info.filters = options.ngf();
   loaded.info.dropout = options.dropout();
   return loaded;
+}
+
+fs::path checkpoint_path(const fs::path& run_dir, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step_%08ld.pt", static_cast<long>(step));
+  return run_dir / "checkpoints" / name;
+}
+
+int64_t checkpoint_step(const fs::path& path) {
+  const std::string name = path.filename().string();
+  if (name.size() < 9 || name.rfind("step_", 0) != 0 || path.extension() != ".pt") return -1;
+  const std::string digits = name.substr(5, name.size() - 8);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code error;
+  for (fs::directory_iterator it(run_dir / "checkpoints", error), end; !error && it != end;
+       it.increment(error)) {
+    const int64_t step = checkpoint_step(it->path());
+    if (step >= 0 && it->is_regular_file(error)) found.emplace_back(step, it->path());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
+  std::vector<fs::path> paths;
+  for (auto& item : found) paths.push_back(std::move(item.second));
+  return paths;
 }
 
 }  // namespace cyclegan

@@ -82,9 +82,7 @@ double max_weight_difference(const fs::path& run_a, const fs::path& run_b) {
 
 int64_t newest_checkpoint_step(const fs::path& run_dir) {
   const auto checkpoints = list_checkpoints(run_dir);
-  if (checkpoints.empty()) return -1;
-  const std::string name = checkpoints.front().filename().string();
-  return std::stoll(name.substr(5, 8));
+  return checkpoints.empty() ? -1 : checkpoint_step(checkpoints.front());
 }
 
 class DataParallel : public ::testing::Test {

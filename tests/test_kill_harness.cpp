@@ -47,9 +47,7 @@ bool has_temporary_files(const fs::path& run_dir) {
 // The step of the newest complete checkpoint (0 when there is none).
 int64_t newest_checkpoint_step(const fs::path& run_dir) {
   const auto checkpoints = list_checkpoints(run_dir);
-  if (checkpoints.empty()) return 0;
-  const std::string name = checkpoints.front().stem().string();  // step_NNNNNNNN
-  return std::stoll(name.substr(name.find('_') + 1));
+  return checkpoints.empty() ? 0 : checkpoint_step(checkpoints.front());
 }
 
 // False once `pid` has ended (it is then reaped), with its exit status in `exit_code`.

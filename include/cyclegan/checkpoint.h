@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cyclegan/networks.h"
 #include "cyclegan/torch_file.h"
@@ -80,5 +81,17 @@ struct LoadedGenerator {
 /// zip or legacy format; architecture inferred unless overridden). Throws CheckpointError.
 LoadedGenerator load_generator(const std::filesystem::path& path,
                                const GeneratorOverrides& overrides = {});
+
+// Training-state checkpoints of a run directory (written and read by Trainer).
+
+/// RUN_DIR/checkpoints/step_NNNNNNNN.pt: the training state after `step` steps.
+std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, int64_t step);
+
+/// The step of a checkpoints/step_NNNNNNNN.pt name; -1 for anything else.
+int64_t checkpoint_step(const std::filesystem::path& path);
+
+/// The complete training-state checkpoints of `run_dir`, newest (highest step) first. Files
+/// being written live under temporary names until complete, so they never appear here.
+std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 
 }  // namespace cyclegan

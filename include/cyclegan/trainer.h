@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cyclegan/atomic_file.h"
+#include "cyclegan/checkpoint.h"
 #include "cyclegan/config.h"
 #include "cyclegan/image_pool.h"
 #include "cyclegan/losses.h"
@@ -19,13 +20,6 @@
 namespace cyclegan {
 
 class ProcessGroup;
-
-/// RUN_DIR/checkpoints/step_NNNNNNNN.pt: the training state after `step` steps.
-std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, int64_t step);
-
-/// The complete training-state checkpoints of `run_dir`, newest (highest step) first. Files
-/// being written live under temporary names until complete, so they never appear here.
-std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 
 /// Where a finished run left its results.
 struct RunSummary {
