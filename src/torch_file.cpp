@@ -18,6 +18,57 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Pickle opcodes (Python's pickletools names them) that state_dict files use.
+enum Opcode : uint8_t {
+  kMark = 0x28,
+  kEmptyTuple = 0x29,
+  kStop = 0x2e,
+  kPop = 0x30,
+  kPopMark = 0x31,
+  kDup = 0x32,
+  kBinbytes = 0x42,
+  kShortBinbytes = 0x43,
+  kBinfloat = 0x47,
+  kBinint = 0x4a,
+  kBinint1 = 0x4b,
+  kBinint2 = 0x4d,
+  kNone = 0x4e,
+  kBinpersid = 0x51,
+  kReduce = 0x52,
+  kBinstring = 0x54,
+  kShortBinstring = 0x55,
+  kBinunicode = 0x58,
+  kEmptyList = 0x5d,
+  kAppend = 0x61,
+  kBuild = 0x62,
+  kGlobal = 0x63,
+  kDict = 0x64,
+  kAppends = 0x65,
+  kBinget = 0x68,
+  kLongBinget = 0x6a,
+  kList = 0x6c,
+  kBinput = 0x71,
+  kLongBinput = 0x72,
+  kSetitem = 0x73,
+  kTuple = 0x74,
+  kSetitems = 0x75,
+  kEmptyDict = 0x7d,
+  kProto = 0x80,
+  kNewobj = 0x81,
+  kTuple1 = 0x85,
+  kTuple2 = 0x86,
+  kTuple3 = 0x87,
+  kNewtrue = 0x88,
+  kNewfalse = 0x89,
+  kLong1 = 0x8a,
+  kShortBinunicode = 0x8c,
+  kBinunicode8 = 0x8d,
+  kBinbytes8 = 0x8e,
+  kStackGlobal = 0x93,
+  kMemoize = 0x94,
+  kFrame = 0x95,
+};
+
 // The subset of Python objects a state_dict pickle builds.
 struct PyValue;
 using Value = std::shared_ptr<PyValue>;
@@ -112,174 +163,174 @@ class Unpickler {
     while (true) {
       const auto opcode = static_cast<uint8_t>(read_byte());
       switch (opcode) {
-        case 0x80:
+        case kProto:
           read_byte();
-          break;  // PROTO
-        case 0x95:
+          break;
+        case kFrame:
           skip(8);
-          break;  // FRAME
-        case 0x2e:
-          return pop();  // STOP
-        case 0x28:
+          break;
+        case kStop:
+          return pop();
+        case kMark:
           marks_.push_back(stack_.size());
-          break;  // MARK
-        case 0x4e:
+          break;
+        case kNone:
           push(make(PyValue::Kind::kNone));
-          break;  // NONE
-        case 0x88:
+          break;
+        case kNewtrue:
           push(boolean(true));
-          break;  // NEWTRUE
-        case 0x89:
+          break;
+        case kNewfalse:
           push(boolean(false));
-          break;  // NEWFALSE
-        case 0x4a:
+          break;
+        case kBinint:
           push(integer(static_cast<int32_t>(read_le(4))));
-          break;  // BININT
-        case 0x4b:
+          break;
+        case kBinint1:
           push(integer(static_cast<uint8_t>(read_le(1))));
-          break;  // BININT1
-        case 0x4d:
+          break;
+        case kBinint2:
           push(integer(static_cast<uint16_t>(read_le(2))));
-          break;  // BININT2
-        case 0x8a:
+          break;
+        case kLong1:
           push(long1(static_cast<uint8_t>(read_byte())));
-          break;  // LONG1
-        case 0x47:
+          break;
+        case kBinfloat:
           push(binfloat());
-          break;  // BINFLOAT
-        case 0x58:
+          break;
+        case kBinunicode:
           push(string(read_le(4)));
-          break;  // BINUNICODE
-        case 0x8c:
+          break;
+        case kShortBinunicode:
           push(string(read_le(1)));
-          break;  // SHORT_BINUNICODE
-        case 0x8d:
+          break;
+        case kBinunicode8:
           push(string(read_le(8)));
-          break;  // BINUNICODE8
-        case 0x54:
+          break;
+        case kBinstring:
           push(string(read_le(4)));
-          break;  // BINSTRING
-        case 0x55:
+          break;
+        case kShortBinstring:
           push(string(read_le(1)));
-          break;  // SHORT_BINSTRING
-        case 0x42:
+          break;
+        case kBinbytes:
           push(string(read_le(4)));
-          break;  // BINBYTES
-        case 0x43:
+          break;
+        case kShortBinbytes:
           push(string(read_le(1)));
-          break;  // SHORT_BINBYTES
-        case 0x8e:
+          break;
+        case kBinbytes8:
           push(string(read_le(8)));
-          break;  // BINBYTES8
-        case 0x29:
+          break;
+        case kEmptyTuple:
           push(make(PyValue::Kind::kTuple));
-          break;  // EMPTY_TUPLE
-        case 0x74:
+          break;
+        case kTuple:
           push(tuple(pop_to_mark()));
-          break;  // TUPLE
-        case 0x85:
+          break;
+        case kTuple1:
           push(tuple(pop_n(1)));
-          break;  // TUPLE1
-        case 0x86:
+          break;
+        case kTuple2:
           push(tuple(pop_n(2)));
-          break;  // TUPLE2
-        case 0x87:
+          break;
+        case kTuple3:
           push(tuple(pop_n(3)));
-          break;  // TUPLE3
-        case 0x5d:
+          break;
+        case kEmptyList:
           push(make(PyValue::Kind::kList));
-          break;      // EMPTY_LIST
-        case 0x6c: {  // LIST
+          break;
+        case kList: {
           auto list = make(PyValue::Kind::kList);
           list->items = pop_to_mark();
           push(list);
           break;
         }
-        case 0x61: {  // APPEND
+        case kAppend: {
           Value item = pop();
           top(PyValue::Kind::kList)->items.push_back(item);
           break;
         }
-        case 0x65: {  // APPENDS
+        case kAppends: {
           auto items = pop_to_mark();
           auto& list = top(PyValue::Kind::kList)->items;
           list.insert(list.end(), items.begin(), items.end());
           break;
         }
-        case 0x7d:
+        case kEmptyDict:
           push(make(PyValue::Kind::kDict));
-          break;      // EMPTY_DICT
-        case 0x64: {  // DICT
+          break;
+        case kDict: {
           auto dict = make(PyValue::Kind::kDict);
           add_pairs(dict, pop_to_mark());
           push(dict);
           break;
         }
-        case 0x73: {  // SETITEM
+        case kSetitem: {
           Value value = pop();
           Value key = pop();
           add_pairs(top(PyValue::Kind::kDict), {key, value});
           break;
         }
-        case 0x75: {  // SETITEMS
+        case kSetitems: {
           auto items = pop_to_mark();
           add_pairs(top(PyValue::Kind::kDict), items);
           break;
         }
-        case 0x63: {  // GLOBAL
+        case kGlobal: {
           const std::string module = read_line();
           const std::string name = read_line();
           push(global(module + "." + name));
           break;
         }
-        case 0x93: {  // STACK_GLOBAL
+        case kStackGlobal: {
           Value name = pop();
           Value module = pop();
           push(global(module->text + "." + name->text));
           break;
         }
-        case 0x71:
+        case kBinput:
           memo_[read_le(1)] = peek();
-          break;  // BINPUT
-        case 0x72:
+          break;
+        case kLongBinput:
           memo_[read_le(4)] = peek();
-          break;  // LONG_BINPUT
-        case 0x94:
+          break;
+        case kMemoize:
           memo_[memo_.size()] = peek();
-          break;  // MEMOIZE
-        case 0x68:
+          break;
+        case kBinget:
           push(memo(read_le(1)));
-          break;  // BINGET
-        case 0x6a:
+          break;
+        case kLongBinget:
           push(memo(read_le(4)));
-          break;  // LONG_BINGET
-        case 0x30:
+          break;
+        case kPop:
           pop();
-          break;  // POP
-        case 0x31:
+          break;
+        case kPopMark:
           pop_to_mark();
-          break;  // POP_MARK
-        case 0x32:
+          break;
+        case kDup:
           push(peek());
-          break;  // DUP
-        case 0x51:
+          break;
+        case kBinpersid:
           push(persistent_load(pop()));
-          break;      // BINPERSID
-        case 0x52: {  // REDUCE
+          break;
+        case kReduce: {
           Value arguments = pop();
           Value callable = pop();
           push(reduce(callable, arguments));
           break;
         }
-        case 0x81: {  // NEWOBJ
+        case kNewobj: {
           pop();
           pop();
           push(make(PyValue::Kind::kOpaque));
           break;
         }
-        case 0x62:
+        case kBuild:
           pop();
-          break;  // BUILD: object state (e.g. a state_dict's _metadata) unused
+          break;  // object state (e.g. a state_dict's _metadata) unused
         default: {
           char hex[8];
           std::snprintf(hex, sizeof(hex), "0x%02x", opcode);
@@ -634,31 +685,31 @@ StateDict read_legacy(const std::vector<char>& bytes, const fs::path& path, Torc
 class Pickler {
  public:
   explicit Pickler(std::string origin) : origin_(std::move(origin)) {
-    opcode(0x80);  // PROTO 2
+    opcode(kProto);
     bytes_.push_back(2);
   }
 
-  void boolean(bool value) { opcode(value ? 0x88 : 0x89); }  // NEWTRUE / NEWFALSE
+  void boolean(bool value) { opcode(value ? kNewtrue : kNewfalse); }
 
   void integer(int64_t value) {
     if (value >= 0 && value <= 0xff) {
-      opcode(0x4b);  // BININT1
+      opcode(kBinint1);
       little_endian(static_cast<uint64_t>(value), 1);
     } else if (value >= 0 && value <= 0xffff) {
-      opcode(0x4d);  // BININT2
+      opcode(kBinint2);
       little_endian(static_cast<uint64_t>(value), 2);
     } else if (value >= INT32_MIN && value <= INT32_MAX) {
-      opcode(0x4a);  // BININT
+      opcode(kBinint);
       little_endian(static_cast<uint64_t>(value), 4);
     } else {
-      opcode(0x8a);  // LONG1: 8 bytes of two's complement
+      opcode(kLong1);  // 8 bytes of two's complement
       bytes_.push_back(8);
       little_endian(static_cast<uint64_t>(value), 8);
     }
   }
 
   void string(const std::string& text) {
-    opcode(0x58);  // BINUNICODE
+    opcode(kBinunicode);
     little_endian(text.size(), 4);
     bytes_.insert(bytes_.end(), text.begin(), text.end());
   }
@@ -667,10 +718,10 @@ class Pickler {
   void begin_dict(bool ordered) {
     if (ordered) {
       global("collections", "OrderedDict");
-      opcode(0x29);  // EMPTY_TUPLE
-      opcode(0x52);  // REDUCE
+      opcode(kEmptyTuple);
+      opcode(kReduce);
     } else {
-      opcode(0x7d);  // EMPTY_DICT
+      opcode(kEmptyDict);
     }
   }
 
@@ -680,9 +731,9 @@ class Pickler {
     constexpr size_t kBatch = 1000;
     for (size_t start = 0; start < items.size(); start += kBatch) {
       const size_t end = std::min(items.size(), start + kBatch);
-      if (end - start > 1) opcode(0x28);  // MARK
+      if (end - start > 1) opcode(kMark);
       for (size_t i = start; i < end; ++i) write_item(items[i]);
-      opcode(end - start > 1 ? 0x75 : 0x73);  // SETITEMS / SETITEM
+      opcode(end - start > 1 ? kSetitems : kSetitem);
     }
   }
 
@@ -702,33 +753,33 @@ class Pickler {
     const std::string key = std::to_string(storages_.size());
     storages_.push_back(data);
     global("torch._utils", "_rebuild_tensor_v2");
-    opcode(0x28);  // MARK: the arguments
-    opcode(0x28);  // MARK: the persistent id
+    opcode(kMark);  // MARK: the arguments
+    opcode(kMark);  // MARK: the persistent id
     string("storage");
     global("torch", storage_class(data.scalar_type(), origin_));
     string(key);
     string("cpu");
     integer(data.numel());
-    opcode(0x74);  // TUPLE
-    opcode(0x51);  // BINPERSID
-    integer(0);    // storage offset
+    opcode(kTuple);
+    opcode(kBinpersid);
+    integer(0);  // storage offset
     integers(data.sizes());
     integers(data.strides());
     boolean(false);    // requires_grad: a state_dict holds detached tensors
     begin_dict(true);  // no backward hooks
-    opcode(0x74);      // TUPLE
-    opcode(0x52);      // REDUCE
+    opcode(kTuple);
+    opcode(kReduce);
   }
 
   // The pickle (ending in STOP) and the tensors whose data the records data/0, data/1... hold.
   std::vector<char> finish() {
-    opcode(0x2e);  // STOP
+    opcode(kStop);
     return std::move(bytes_);
   }
   const std::vector<at::Tensor>& storages() const { return storages_; }
 
  private:
-  void opcode(uint8_t code) { bytes_.push_back(static_cast<char>(code)); }
+  void opcode(Opcode code) { bytes_.push_back(static_cast<char>(code)); }
   void little_endian(uint64_t value, size_t count) {
     for (size_t i = 0; i < count; ++i) bytes_.push_back(static_cast<char>(value >> (8 * i)));
   }
@@ -738,27 +789,27 @@ class Pickler {
     const std::string full_name = module + "\n" + name + "\n";
     const auto found = memo_.find(full_name);
     if (found != memo_.end()) {
-      opcode(found->second < 256 ? 0x68 : 0x6a);  // BINGET / LONG_BINGET
+      opcode(found->second < 256 ? kBinget : kLongBinget);
       little_endian(found->second, found->second < 256 ? 1 : 4);
       return;
     }
-    opcode(0x63);  // GLOBAL
+    opcode(kGlobal);
     bytes_.insert(bytes_.end(), full_name.begin(), full_name.end());
     const uint32_t slot = static_cast<uint32_t>(memo_.size());
     memo_.emplace(full_name, slot);
-    opcode(slot < 256 ? 0x71 : 0x72);  // BINPUT / LONG_BINPUT
+    opcode(slot < 256 ? kBinput : kLongBinput);
     little_endian(slot, slot < 256 ? 1 : 4);
   }
 
   void integers(c10::IntArrayRef values) {
     if (values.empty()) {
-      opcode(0x29);  // EMPTY_TUPLE
+      opcode(kEmptyTuple);
       return;
     }
-    if (values.size() > 3) opcode(0x28);  // MARK
+    if (values.size() > 3) opcode(kMark);
     for (const int64_t value : values) integer(value);
-    static constexpr uint8_t kTupleOf[] = {0, 0x85, 0x86, 0x87};  // TUPLE1, TUPLE2, TUPLE3
-    opcode(values.size() > 3 ? 0x74 : kTupleOf[values.size()]);
+    static constexpr Opcode kTupleOf[] = {kEmptyTuple, kTuple1, kTuple2, kTuple3};
+    opcode(values.size() > 3 ? kTuple : kTupleOf[values.size()]);
   }
 
   std::string origin_;
@@ -837,7 +888,7 @@ StateDict read_torch_file(const fs::path& path, TorchFileInfo* info) {
     if (info != nullptr) info->format = "zip";
     return read_zip(path, info);
   }
-  if (static_cast<uint8_t>(bytes[0]) != 0x80) {
+  if (static_cast<uint8_t>(bytes[0]) != kProto) {
     throw CheckpointError(path.string() +
                           ": not a PyTorch checkpoint (neither a zip archive nor a "
                           "pickle)");
