@@ -29,14 +29,10 @@
 
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/data.h"
-#include "cyclegan/few_channel_conv.h"
-#include "cyclegan/gemm_conv.h"
-#include "cyclegan/layer_kernels.h"
 #include "cyclegan/networks.h"
-#include "cyclegan/optimizer.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
-#include "cyclegan/winograd.h"
+#include "kernels/kernels.h"
 
 namespace fs = std::filesystem;
 using cyclegan::TrainConfig;
@@ -173,6 +169,8 @@ std::string json_number(double value) {
   return text;
 }
 
+std::string json_bool(bool value) { return value ? "true" : "false"; }
+
 std::string json_list(const std::vector<double>& values) {
   std::string text = "[";
   for (size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + json_number(values[i]);
@@ -264,25 +262,28 @@ struct KernelPaths {
   bool weight_copies = true;
 };
 
-void use_kernel_paths(const KernelPaths& paths) {
-  cyclegan::set_winograd_enabled(paths.winograd);
-  cyclegan::set_gemm_conv_enabled(paths.gemm_conv);
-  cyclegan::FusedAdam::set_enabled(paths.fused_adam);
-  cyclegan::set_few_channel_conv_enabled(paths.few_channel_conv);
-  cyclegan::set_training_norm_kernels_enabled(paths.norm_kernels);
-  cyclegan::set_bf16_weight_copies_enabled(paths.weight_copies);
+cyclegan::kernels::Policy policy_of(const KernelPaths& paths) {
+  cyclegan::kernels::Policy policy;
+  policy.winograd = paths.winograd;
+  policy.gemm_conv = paths.gemm_conv;
+  policy.fused_adam = paths.fused_adam;
+  policy.few_channel_conv = paths.few_channel_conv;
+  policy.norm_kernels = paths.norm_kernels;
+  policy.bf16_weight_copies = paths.weight_copies;
+  return policy;
 }
 
 int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_t translate_images,
               const KernelPaths& paths, const std::string& profile_out) {
   const int64_t threads = cyclegan::configure_threads(model.threads);
+  const cyclegan::kernels::PolicyGuard kernel_policy(policy_of(paths));
+  const cyclegan::kernels::Policy available = cyclegan::kernels::available();
   Trainer trainer(make_config(model));
   const torch::Device device = trainer.device();
   const at::Tensor real_a = synthetic_batches(model, warmup + steps, 1).to(device);
   const at::Tensor real_b = synthetic_batches(model, warmup + steps, 2).to(device);
 
   // Start-up: from the kernel's process start to the end of the first step, as a run has it.
-  use_kernel_paths(paths);
   trainer.step(real_a[0], real_b[0]);
   synchronize(device);
   const double startup_to_first_step = seconds_since_process_start();
@@ -328,11 +329,12 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
       return 1.0 / median(image_seconds);
     };
     images_per_second = translation_rate();
-    if (cyclegan::winograd_available()) {
+    if (paths.winograd && available.winograd_for_inference) {
       // The ResNet blocks' convolutions through Winograd without gradients.
-      cyclegan::set_winograd_for_inference(true);
+      cyclegan::kernels::Policy fast = policy_of(paths);
+      fast.winograd_for_inference = true;
+      const cyclegan::kernels::PolicyGuard fast_translation(fast);
       fast_images_per_second = translation_rate();
-      cyclegan::set_winograd_for_inference(false);
     }
   }
 
@@ -357,9 +359,9 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   {
     ConvolutionFlopCounter counter;
     trainer.set_cuda_graphs(false);
-    use_kernel_paths({false, false, paths.fused_adam, false, paths.norm_kernels});
+    const cyclegan::kernels::PolicyGuard libtorch_convolutions(
+        policy_of({false, false, paths.fused_adam, false, paths.norm_kernels}));
     trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
-    use_kernel_paths(paths);
     step_flops = counter.flops();
   }
 
@@ -386,13 +388,14 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
             << ", \"d_a\": " << json_number(losses.d_a) << ", \"d_b\": " << json_number(losses.d_b)
             << "}, \"mkldnn\": " << (at::hasMKLDNN() ? "true" : "false")
             << ", \"blas\": " << json_strings(loaded_blas())
-            << ", \"winograd\": " << (cyclegan::winograd_enabled() ? "true" : "false")
-            << ", \"gemm_conv\": " << (cyclegan::gemm_conv_enabled() ? "true" : "false")
-            << ", \"fused_adam\": " << (cyclegan::FusedAdam::enabled() ? "true" : "false")
+            << ", \"fast_kernels\": " << json_bool(cyclegan::kernels::built_with_fast_kernels())
+            << ", \"winograd\": " << json_bool(paths.winograd && available.winograd)
+            << ", \"gemm_conv\": " << json_bool(paths.gemm_conv && available.gemm_conv)
+            << ", \"fused_adam\": " << json_bool(paths.fused_adam && available.fused_adam)
             << ", \"few_channel_conv\": "
-            << (cyclegan::few_channel_conv_enabled() ? "true" : "false") << ", \"norm_kernels\": "
-            << (cyclegan::training_norm_kernels_enabled() ? "true" : "false")
-            << ", \"cuda_graphs\": " << (cuda_graphs ? "true" : "false") << "}" << std::endl;
+            << json_bool(paths.few_channel_conv && available.few_channel_conv)
+            << ", \"norm_kernels\": " << json_bool(paths.norm_kernels && available.norm_kernels)
+            << ", \"cuda_graphs\": " << json_bool(cuda_graphs) << "}" << std::endl;
   return 0;
 }
 

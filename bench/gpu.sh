@@ -69,11 +69,12 @@ build_with_cmake() {
 build_with_gxx() {
   local sources=() objects=()
   mapfile -t sources < <(sed -n '/^set(CYCLEGAN_STEP_SOURCES/,/^)/p' CMakeLists.txt |
-    grep -o 'src/[a-z_]*\.cpp')
-  sources+=(src/distributed_unavailable.cpp bench/bench.cpp)
+    grep -o 'src/[a-z_/]*\.cpp')
+  sources+=(src/console_log_stderr.cpp src/distributed_unavailable.cpp
+    src/kernels/dispatch_plain.cpp bench/bench.cpp)
   mkdir -p "$build/objects"
   local flags=(-O3 -DNDEBUG -std=c++17 -fopenmp -Wall -Wextra "-D_GLIBCXX_USE_CXX11_ABI=$abi"
-    -DCYCLEGAN_BENCH_ONLY '-DCYCLEGAN_VERSION="gpu"' -Iinclude -isystem "$torch_dir/include"
+    -DCYCLEGAN_BENCH_ONLY '-DCYCLEGAN_VERSION="gpu"' -Iinclude -Isrc -isystem "$torch_dir/include"
     -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$deps/include")
   # CUDA graphs (src/cuda_graph.cpp) need the CUDA runtime's headers: the toolkit's, or the
   # nvidia-cuda-runtime wheel's beside PyTorch.

@@ -21,7 +21,7 @@ PACKAGES=(
   python3                 # its test serves a zip from 127.0.0.1
   python3-torch           # tests/reference: PyTorch parity golden data (not needed at run time)
   chromium                # tests/test_report_browser.sh renders the HTML report headless
-  libdnnl-dev             # oneDNN's API: Winograd convolutions (src/winograd.cpp)
+  libdnnl-dev             # oneDNN's API: Winograd and GEMM convolutions (src/kernels/)
   libgloo-dev             # Gloo's headers: c10d process groups (src/distributed.cpp)
   clang libclang-rt-14-dev  # scripts/sanitize.sh, scripts/fuzz.sh: ASan/UBSan and libFuzzer
 )

@@ -1,34 +1,15 @@
 #pragma once
 
-// Private to the library: messages to the default (console) logger from code that a
-// CYCLEGAN_BENCH_ONLY build compiles too. Such builds (GPU hosts) go without spdlog: the pip
-// LibTorch they build against ships its own, newer fmt, which Debian's spdlog does not compile
-// against. There the messages go to stderr.
+// Private to the library: messages to the console from code that the GPU hosts' build
+// (CYCLEGAN_BENCH_ONLY) compiles too. The full build logs through spdlog (console_log.cpp);
+// GPU hosts go without it (the pip LibTorch there ships a newer fmt than Debian's spdlog
+// compiles against) and write to stderr (console_log_stderr.cpp).
 
 #include <string>
 
-#ifdef CYCLEGAN_BENCH_ONLY
-#include <iostream>
-#else
-#include <spdlog/spdlog.h>
-#endif
-
 namespace cyclegan::console {
 
-inline void info(const std::string& message) {
-#ifdef CYCLEGAN_BENCH_ONLY
-  std::cerr << message << "\n";
-#else
-  spdlog::info("{}", message);
-#endif
-}
-
-inline void warn(const std::string& message) {
-#ifdef CYCLEGAN_BENCH_ONLY
-  std::cerr << "warning: " << message << "\n";
-#else
-  spdlog::warn("{}", message);
-#endif
-}
+void info(const std::string& message);
+void warn(const std::string& message);
 
 }  // namespace cyclegan::console

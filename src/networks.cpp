@@ -5,10 +5,7 @@
 #include <variant>
 
 #include "cyclegan/errors.h"
-#include "cyclegan/few_channel_conv.h"
-#include "cyclegan/gemm_conv.h"
-#include "cyclegan/layer_kernels.h"
-#include "cyclegan/winograd.h"
+#include "kernels/kernels.h"
 
 namespace cyclegan {
 
@@ -60,21 +57,63 @@ void take_channels(Layer& layer, int64_t in_channels, int64_t out_channels) {
   if (layer.bias.defined()) layer.bias.set_(at::zeros({out_channels}));
 }
 
-template <typename Options>
-Options with_one_channel(Options options) {
-  return options.in_channels(1).out_channels(1);
+// nn::Conv2d (same parameters, names and printout; square kernel, the same stride and padding on
+// both axes) computed through the kernel seam, which picks a kernel by shape where the run's
+// policy allows.
+class ConvImpl : public nn::Conv2dImpl {
+ public:
+  ConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
+           int64_t padding)
+      : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding)),
+        stride_(stride),
+        padding_(padding) {
+    take_channels(*this, in_channels, out_channels);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return kernels::conv2d(x, weight, bias, stride_, padding_);
+  }
+
+ private:
+  int64_t stride_;
+  int64_t padding_;
+};
+TORCH_MODULE(Conv);
+
+// nn::ConvTranspose2d (same parameters, names and printout) computed through the kernel seam.
+class ConvTransposeImpl : public nn::ConvTranspose2dImpl {
+ public:
+  ConvTransposeImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
+                    int64_t padding, int64_t output_padding)
+      : ConvTranspose2dImpl(nn::ConvTranspose2dOptions(1, 1, kernel)
+                                .stride(stride)
+                                .padding(padding)
+                                .output_padding(output_padding)),
+        stride_(stride),
+        padding_(padding),
+        output_padding_(output_padding) {
+    take_channels(*this, in_channels, out_channels);
+  }
+  // The base class's signature, whose default argument Sequential relies on.
+  torch::Tensor forward(const torch::Tensor& x,
+                        const c10::optional<at::IntArrayRef>& output_size = c10::nullopt) {
+    if (output_size) return ConvTranspose2dImpl::forward(x, output_size);
+    return kernels::conv_transpose2d(x, weight, bias, stride_, padding_, output_padding_);
+  }
+
+ private:
+  int64_t stride_;
+  int64_t padding_;
+  int64_t output_padding_;
+};
+TORCH_MODULE(ConvTranspose);
+
+Conv conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  return Conv(in, out, kernel, stride, padding);
 }
 
-PrecisionConv conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return PrecisionConv(in, out, kernel, stride, padding);
-}
-
-TransposedConv conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                              int64_t padding, int64_t output_padding) {
-  return TransposedConv(nn::ConvTranspose2dOptions(in, out, kernel)
-                            .stride(stride)
-                            .padding(padding)
-                            .output_padding(output_padding));
+ConvTranspose conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                             int64_t padding, int64_t output_padding) {
+  return ConvTranspose(in, out, kernel, stride, padding, output_padding);
 }
 
 nn::LeakyReLU leaky_relu(bool inplace) {
@@ -83,27 +122,20 @@ nn::LeakyReLU leaky_relu(bool inplace) {
 
 nn::ReLU relu() { return nn::ReLU(nn::ReLUOptions().inplace(true)); }
 
-// nn::ReflectionPad2d (same options and printout), through reflection_pad_no_grad() when no
-// gradient is needed.
+// nn::ReflectionPad2d (same options and printout), the same padding on all sides, through the
+// kernel seam.
 class ReflectionPadImpl : public nn::ReflectionPad2dImpl {
  public:
-  using nn::ReflectionPad2dImpl::ReflectionPad2dImpl;
-  torch::Tensor forward(const torch::Tensor& x) {
-    const auto& sides = *options.padding();
-    const int64_t padding = sides[0];
-    const bool same_on_all_sides =
-        sides[1] == padding && sides[2] == padding && sides[3] == padding;
-    if (same_on_all_sides && layer_kernels_apply(x) && padding < x.size(2) && padding < x.size(3)) {
-      return reflection_pad_no_grad(x, padding);
-    }
-    return nn::ReflectionPad2dImpl::forward(x);
-  }
+  explicit ReflectionPadImpl(int64_t padding)
+      : ReflectionPad2dImpl(nn::ReflectionPad2dOptions(padding)), padding_(padding) {}
+  torch::Tensor forward(const torch::Tensor& x) { return kernels::reflection_pad(x, padding_); }
+
+ private:
+  int64_t padding_;
 };
 TORCH_MODULE(ReflectionPad);
 
-ReflectionPad reflection_pad(int64_t padding) {
-  return ReflectionPad(nn::ReflectionPad2dOptions(padding));
-}
+ReflectionPad reflection_pad(int64_t padding) { return ReflectionPad(padding); }
 
 nn::Upsample upsample_nearest_2x() {
   return nn::Upsample(
@@ -146,35 +178,23 @@ torch::Tensor InstanceNormImpl::forward(const torch::Tensor& x) {
     const auto& [mean, var] = statistics_->mean_var[statistics_->cursor++];
     return (x - mean) / torch::sqrt(var + eps_);
   }
-  if (layer_kernels_apply(x)) return instance_norm_no_grad(x, eps_);
-  if (training_norm_kernels_apply(x)) return instance_norm_activation(x, eps_, 1.0);
   // use_input_stats = true: statistics of this sample and channel, in training and inference.
-  // LibTorch's instance_norm is this batch norm over [1, N C, H, W], returned as a view. The
-  // activation after it runs in place, and in place on a view autograd backpropagates through
-  // CopySlices: a copy of the gradient and of the view per layer (245 copies, 2.7 of a 74 ms
-  // profiled book U-Net step). The batch norm's backward reads its input, not its output, so
-  // its output is free to be overwritten, and an unsafe view is not tracked as one. Book U-Net,
-  // bf16, 5 alternating runs: 0.0655-0.0663 against 0.0675-0.0689 s/step.
-  const at::Tensor channels = x.reshape({1, x.size(0) * x.size(1), x.size(2), x.size(3)});
-  const at::Tensor normalised = at::batch_norm(channels, {}, {}, {}, {}, /*training=*/true,
-                                               /*momentum=*/0.1, eps_, /*cudnn_enabled=*/true);
-  return at::_unsafe_view(normalised, x.sizes());
-}
-
-bool InstanceNormImpl::fuses_activation(const torch::Tensor& x) const {
-  return !(statistics_ && statistics_->mode != NormStatistics::Mode::kOff) &&
-         training_norm_kernels_apply(x);
+  return kernels::instance_norm(x, eps_);
 }
 
 torch::Tensor InstanceNormImpl::forward_activated(const torch::Tensor& x, double negative_slope) {
-  TORCH_CHECK(fuses_activation(x), "InstanceNorm: no fused activation for this input");
-  return instance_norm_activation(x, eps_, negative_slope);
+  if (statistics_ && statistics_->mode != NormStatistics::Mode::kOff) {
+    torch::Tensor normalised = forward(x);
+    return negative_slope == 0.0 ? torch::relu_(normalised)
+                                 : torch::leaky_relu_(normalised, negative_slope);
+  }
+  return kernels::instance_norm_activation(x, eps_, negative_slope);
 }
 
 torch::Tensor forward_sequence(nn::SequentialImpl& sequence, torch::Tensor x, size_t first) {
   for (size_t i = first; i < sequence.size(); ++i) {
     auto* norm = dynamic_cast<InstanceNormImpl*>(sequence.ptr(i).get());
-    if (norm != nullptr && i + 1 < sequence.size() && norm->fuses_activation(x)) {
+    if (norm != nullptr && i + 1 < sequence.size()) {
       const auto* next = sequence.ptr(i + 1).get();
       const auto* leaky = dynamic_cast<const nn::LeakyReLUImpl*>(next);
       if (leaky != nullptr || dynamic_cast<const nn::ReLUImpl*>(next) != nullptr) {
@@ -198,71 +218,14 @@ void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatis
   }
 }
 
-Conv3x3Impl::Conv3x3Impl(int64_t in_channels, int64_t out_channels)
-    : Conv2dImpl(nn::Conv2dOptions(1, 1, 3)) {
-  take_channels(*this, in_channels, out_channels);
-}
-
-torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x) {
-  return winograd_conv3x3(x, weight, bias);
-}
-
-FewChannelConvImpl::FewChannelConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel)
-    : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel)) {
-  take_channels(*this, in_channels, out_channels);
-}
-
-torch::Tensor FewChannelConvImpl::forward(const torch::Tensor& x) {
-  return few_channel_conv2d(x, weight, bias);
-}
-
-PrecisionConvImpl::PrecisionConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel,
-                                     int64_t stride, int64_t padding)
-    : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding)) {
-  take_channels(*this, in_channels, out_channels);
-}
-
-torch::Tensor PrecisionConvImpl::forward(const torch::Tensor& x) {
-  if (conv_precision() == ConvPrecision::kBFloat16 && is_training() && at::GradMode::is_enabled()) {
-    using std::get;  // c10's variant up to LibTorch 2.1, std's from 2.2 on
-    const auto& padding = *get<torch::ExpandingArray<2>>(options.padding());
-    const auto& stride = *options.stride();
-    return cyclegan::conv2d(x, weight, bias, stride[0], padding[0]);
-  }
-  return Conv2dImpl::forward(x);
-}
-
-TransposedConvImpl::TransposedConvImpl(const nn::ConvTranspose2dOptions& options)
-    : ConvTranspose2dImpl(with_one_channel(options)) {
-  take_channels(*this, options.in_channels(), options.out_channels());
-}
-
-torch::Tensor TransposedConvImpl::forward(const torch::Tensor& x,
-                                          const c10::optional<at::IntArrayRef>& output_size) {
-  // ConvTranspose2d's padding is always explicit (the base constructor checks it). The variant
-  // is c10's up to LibTorch 2.1 and std's from 2.2 on: argument-dependent lookup finds either.
-  using std::get;
-  const auto& padding = *get<torch::ExpandingArray<2>>(options.padding());
-  const auto& stride = *options.stride();
-  const auto& output_padding = *options.output_padding();
-  const auto& dilation = *options.dilation();
-  const bool same_on_both_axes =
-      stride[0] == stride[1] && padding[0] == padding[1] && output_padding[0] == output_padding[1];
-  if (!output_size && same_on_both_axes && dilation[0] == 1 && dilation[1] == 1 &&
-      options.groups() == 1) {
-    return conv_transpose2d(x, weight, bias, stride[0], padding[0], output_padding[0]);
-  }
-  return ConvTranspose2dImpl::forward(x, output_size);
-}
-
 ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
   const int64_t c = options.channels();
   check_positive("ResnetBlock channels", c);
-  conv_block_ = nn::Sequential(reflection_pad(1), Conv3x3(c, c), InstanceNorm(), relu());
+  conv_block_ = nn::Sequential(reflection_pad(1), conv(c, c, 3, 1, 0), InstanceNorm(), relu());
   // Official layout: dropout sits between the two convs, shifting the second conv to index 6.
   if (options.dropout()) conv_block_->push_back(nn::Dropout(0.5));
   conv_block_->push_back(reflection_pad(1));
-  conv_block_->push_back(Conv3x3(c, c));
+  conv_block_->push_back(conv(c, c, 3, 1, 0));
   conv_block_->push_back(InstanceNorm());
   register_module("conv_block", conv_block_);
 }
@@ -278,7 +241,7 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
   check_positive("ResnetGenerator out_channels", options.out_channels());
   TORCH_CHECK(options.n_blocks() >= 0, "ResnetGenerator n_blocks must be >= 0, got ",
               options.n_blocks());
-  model_ = nn::Sequential(reflection_pad(3), FewChannelConv(options.in_channels(), ngf, 7),
+  model_ = nn::Sequential(reflection_pad(3), conv(options.in_channels(), ngf, 7, 1, 0),
                           InstanceNorm(), relu());
   constexpr int kDownsamplings = 2;
   for (int i = 0; i < kDownsamplings; ++i) {
@@ -299,7 +262,7 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
     model_->push_back(relu());
   }
   model_->push_back(reflection_pad(3));
-  model_->push_back(FewChannelConv(ngf, options.out_channels(), 7));
+  model_->push_back(conv(ngf, options.out_channels(), 7, 1, 0));
   model_->push_back(nn::Tanh());
   register_module("model", model_);
 }
@@ -407,10 +370,10 @@ BookUnetGeneratorImpl::BookUnetGeneratorImpl(const BookUnetGeneratorOptions& opt
 namespace {
 
 // The book U-Net's upsampling steps begin with Upsample, ZeroPad2d and a 4x4 Conv2d (their
-// parameters keep those positions' names); the three run as one upsample_nearest_conv4x4.
+// parameters keep those positions' names); the three run as one kernels::upsample_conv4x4.
 torch::Tensor forward_upsampling_step(nn::SequentialImpl& step, const torch::Tensor& x) {
   const auto conv = std::dynamic_pointer_cast<nn::Conv2dImpl>(step.ptr(2));
-  torch::Tensor h = upsample_nearest_conv4x4(x, conv->weight, conv->bias);
+  torch::Tensor h = kernels::upsample_conv4x4(x, conv->weight, conv->bias);
   return forward_sequence(step, h, 3);
 }
 

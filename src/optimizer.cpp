@@ -1,11 +1,9 @@
 #include "cyclegan/optimizer.h"
 
-#include "cyclegan/gemm_conv.h"
+#include "kernels/kernels.h"
 
-#include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
-#include <atomic>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -15,40 +13,6 @@
 namespace cyclegan {
 
 namespace {
-
-std::atomic<bool> fused_enabled{true};
-
-struct AdamCoefficients {
-  float beta1;
-  float one_minus_beta1;
-  float beta2;
-  float one_minus_beta2;
-  float sqrt_bias_correction2;
-  float eps;
-  float negative_step_size;
-};
-
-// LibTorch's Adam, element by element:
-//   exp_avg.mul_(beta1).add_(grad, 1 - beta1)
-//   exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
-//   denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps)
-//   param.addcdiv_(exp_avg, denom, -lr / bias_correction1)
-// This file is compiled with -fno-math-errno so that the square root vectorises.
-void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t size,
-                 const AdamCoefficients& c) {
-  constexpr int64_t kGrain = 1 << 15;  // elements per task: a few hundred KiB of traffic
-  at::parallel_for(0, size, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float g = grad[i];
-      const float m = exp_avg[i] * c.beta1 + c.one_minus_beta1 * g;
-      const float v = exp_avg_sq[i] * c.beta2 + c.one_minus_beta2 * g * g;
-      exp_avg[i] = m;
-      exp_avg_sq[i] = v;
-      const float denom = std::sqrt(v) / c.sqrt_bias_correction2 + c.eps;
-      param[i] = param[i] + c.negative_step_size * m / denom;
-    }
-  });
-}
 
 // The parameters of one optimizer step that share a step count (in practice all of them) and
 // are not fusable: updated together with LibTorch's multi-tensor (_foreach_) operators, as
@@ -74,11 +38,6 @@ void multi_tensor_adam_update(ParameterLists& lists, double beta1, double beta2,
   at::_foreach_addcdiv_(lists.parameters, lists.exp_avgs, denominators, -step_size);
 }
 
-bool fusable(const at::Tensor& tensor) {
-  return tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
-         tensor.layout() == at::kStrided && tensor.is_contiguous() && !tensor.is_mkldnn();
-}
-
 }  // namespace
 
 namespace {
@@ -98,12 +57,8 @@ FusedAdam::StateKey FusedAdam::state_key(const at::Tensor& parameter) {
   return state_key_of(parameter.unsafeGetTensorImpl(), static_cast<StateKey*>(nullptr));
 }
 
-void FusedAdam::set_enabled(bool enabled) { fused_enabled = enabled; }
-
-bool FusedAdam::enabled() { return fused_enabled; }
-
 torch::Tensor FusedAdam::step(LossClosure closure) {
-  if (!fused_enabled) return Adam::step(std::move(closure));
+  if (!kernels::policy().fused_adam) return Adam::step(std::move(closure));
   for (const auto& group : param_groups_) {
     const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
     if (options.amsgrad() || options.weight_decay() != 0) return Adam::step(std::move(closure));
@@ -140,35 +95,14 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       const double step_size = options.lr() / bias_correction1;
       at::Tensor& exp_avg = state.exp_avg();
       at::Tensor& exp_avg_sq = state.exp_avg_sq();
-      if (fusable(parameter) && fusable(grad) && fusable(exp_avg) && fusable(exp_avg_sq)) {
-        const AdamCoefficients coefficients{static_cast<float>(beta1),
-                                            static_cast<float>(1 - beta1),
-                                            static_cast<float>(beta2),
-                                            static_cast<float>(1 - beta2),
-                                            static_cast<float>(std::sqrt(bias_correction2)),
-                                            static_cast<float>(options.eps()),
-                                            static_cast<float>(-step_size)};
-        float* values = parameter.data_ptr<float>();
-        const float* gradients = grad.data_ptr<float>();
-        float* averages = exp_avg.data_ptr<float>();
-        float* squares = exp_avg_sq.data_ptr<float>();
-        const Bf16CopyWriter copies = bf16_copy_writer(parameter);
-        if (copies.row_blocks > 0) {
-          // Each block of rows, then its bf16 copies from the values still in cache.
-          const int64_t block = parameter.numel() / copies.row_blocks;
-          at::parallel_for(0, copies.row_blocks, 1, [&](int64_t first, int64_t end) {
-            const int64_t offset = first * block;
-            adam_update(values + offset, gradients + offset, averages + offset, squares + offset,
-                        (end - first) * block, coefficients);
-            copies.write_rows(first, end);
-          });
-        } else {
-          adam_update(values, gradients, averages, squares, parameter.numel(), coefficients);
-        }
-        // Written through its pointer: count the change, as an in-place operator would.
-        parameter.unsafeGetTensorImpl()->bump_version();
-        if (copies.row_blocks > 0) copies.mark_current();
-      } else {
+      const kernels::AdamCoefficients coefficients{static_cast<float>(beta1),
+                                                   static_cast<float>(1 - beta1),
+                                                   static_cast<float>(beta2),
+                                                   static_cast<float>(1 - beta2),
+                                                   static_cast<float>(std::sqrt(bias_correction2)),
+                                                   static_cast<float>(options.eps()),
+                                                   static_cast<float>(-step_size)};
+      if (!kernels::adam_update(parameter, grad, exp_avg, exp_avg_sq, coefficients)) {
         ParameterLists& lists = by_step[state.step()];
         lists.parameters.push_back(parameter);
         lists.grads.push_back(grad);

@@ -4,20 +4,22 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/cuda_graph.h"
 #include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/gemm_conv.h"
 #include "cyclegan/optimizer.h"
 #include "cyclegan/report.h"
 #include "cyclegan/seeding.h"
+#include "kernels/kernels.h"
 
 namespace cyclegan {
 
@@ -27,18 +29,31 @@ namespace {
 
 // train.precision, checked against what this machine can do: bf16 is oneDNN's CPU path, and
 // without AVX512-BF16 oneDNN would emulate it, slower than float32.
-void use_precision(const std::string& precision, const torch::Device& device) {
-  const bool bf16 = precision == "bf16";
-  if (bf16 && !device.is_cpu()) {
+void check_precision(const std::string& precision, const torch::Device& device) {
+  if (precision != "bf16") return;
+  if (!device.is_cpu()) {
     throw ConfigError("key 'train.precision': bf16 is implemented for the CPU only; on " +
                       device.str() + " use fp32 (or train.device: cpu)");
   }
-  if (bf16 && !bf16_conv_available()) {
+  if (!kernels::built_with_fast_kernels()) {
+    throw ConfigError(
+        "key 'train.precision': bf16 needs the fast kernels, and this cyclegan was built without "
+        "them (CYCLEGAN_FAST_KERNELS=OFF); use fp32");
+  }
+  if (!kernels::bf16_available()) {
     throw ConfigError(
         "key 'train.precision': bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither, "
         "or this build lacks oneDNN's API, libdnnl-dev); use fp32");
   }
-  set_conv_precision(bf16 ? ConvPrecision::kBFloat16 : ConvPrecision::kFloat32);
+}
+
+// The training step's kernel policy: the caller's (every fast path unless a benchmark or test
+// says otherwise) in the configured precision.
+kernels::Policy training_policy(const std::string& precision) {
+  kernels::Policy policy = kernels::policy();
+  policy.precision =
+      precision == "bf16" ? kernels::Precision::kBFloat16 : kernels::Precision::kFloat32;
+  return policy;
 }
 
 void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
@@ -100,6 +115,82 @@ void check_finite(double value, const char* term, int64_t step) {
   }
 }
 
+// The step's loss terms in the order the phases stack them: generator_phase's two parts (G_AB
+// applied first, then G_BA), then discriminator_phase's D_A and D_B.
+enum Term : int64_t {
+  kValidityAB,
+  kReconstrAB,
+  kIdentityAB,
+  kValidityBA,
+  kReconstrBA,
+  kIdentityBA,
+  kDiscriminatorA,
+  kDiscriminatorB,
+  kTerms
+};
+constexpr std::array<const char*, kTerms> kTermNames = {"g_validity", "g_reconstr", "g_identity",
+                                                        "g_validity", "g_reconstr", "g_identity",
+                                                        "d_a",        "d_b"};
+
+// The step's losses from its terms, read in one transfer (on a GPU the step's one wait) and
+// checked to be finite before any weight changes; g_total is left to the caller.
+StepLosses read_losses(const at::Tensor& generator_terms, const at::Tensor& discriminator_terms,
+                       int64_t step) {
+  const at::Tensor values =
+      at::cat({generator_terms, discriminator_terms}).to(at::kCPU, at::kDouble).contiguous();
+  TORCH_CHECK(values.numel() == kTerms, "a training step has ", kTerms, " loss terms, got ",
+              values.numel());
+  const double* value = values.data_ptr<double>();
+  for (int64_t term = 0; term < kTerms; ++term) check_finite(value[term], kTermNames[term], step);
+  StepLosses losses;
+  losses.g_validity = value[kValidityAB] + value[kValidityBA];
+  losses.g_reconstr = value[kReconstrAB] + value[kReconstrBA];
+  losses.g_identity = value[kIdentityAB] + value[kIdentityBA];
+  losses.d_a = value[kDiscriminatorA];
+  losses.d_b = value[kDiscriminatorB];
+  return losses;
+}
+
+// A data-parallel run averages each optimizer's gradients over the ranks while the step goes on:
+// started as soon as a phase has computed them, finished just before that optimizer's update
+// (nothing in between reads the weights). Without a process group, updates straight away.
+class GradientAverages {
+ public:
+  explicit GradientAverages(ProcessGroup* group) : group_(group) {}
+
+  void start(torch::optim::Optimizer& optimizer, const std::string& what) {
+    if (group_ != nullptr)
+      pending_.emplace_back(&optimizer, group_->start_average(gradients(optimizer), what));
+  }
+
+  void finish_and_step(torch::optim::Optimizer& optimizer) {
+    for (auto& [owner, finish] : pending_) {
+      if (owner == &optimizer && finish) std::exchange(finish, nullptr)();
+    }
+    optimizer.step();
+  }
+
+ private:
+  ProcessGroup* group_;
+  std::vector<std::pair<torch::optim::Optimizer*, std::function<void()>>> pending_;
+};
+
+// Makes `losses` the global batch's (every rank's shard is the same size); returns whether any
+// rank was asked to stop.
+bool agree_on_losses(ProcessGroup& group, StepLosses& losses, bool stop_requested) {
+  const std::vector<double> totals =
+      group.sum({losses.g_validity, losses.g_reconstr, losses.g_identity, losses.d_a, losses.d_b,
+                 stop_requested ? 1.0 : 0.0},
+                "agreeing on the step's losses");
+  const auto ranks = static_cast<double>(group.world_size());
+  losses.g_validity = totals[0] / ranks;
+  losses.g_reconstr = totals[1] / ranks;
+  losses.g_identity = totals[2] / ranks;
+  losses.d_a = totals[3] / ranks;
+  losses.d_b = totals[4] / ranks;
+  return totals[5] > 0;
+}
+
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
@@ -109,7 +200,7 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
       pool_a_(config.pool_size, rank_seed(config, group_.get(), 0x9A)),
       pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)) {
   validate(config_);
-  use_precision(config_.precision, device_);
+  check_precision(config_.precision, device_);
   // As the official implementation (cudnn.benchmark = True): cuDNN times its algorithms for each
   // new layer shape once, then uses the fastest; a run's shapes never change.
   if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
@@ -192,13 +283,6 @@ struct Trainer::StepGraphs {
   at::Tensor generator_terms, discriminator_terms;
 };
 
-std::vector<const char*> Trainer::generator_term_names() const {
-  if (weights_.id > 0) {
-    return {"g_validity", "g_reconstr", "g_identity", "g_validity", "g_reconstr", "g_identity"};
-  }
-  return {"g_validity", "g_reconstr", "g_validity", "g_reconstr"};
-}
-
 at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
                                     at::Tensor* fake_a, at::Tensor* fake_b) {
   // Generators, with the discriminators frozen: their gradients flow to the fakes only. The
@@ -229,7 +313,7 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
                         other_real, weights_);
     terms.push_back(part.validity);
     terms.push_back(part.reconstr);
-    if (with_identity) terms.push_back(part.identity);
+    terms.push_back(with_identity ? part.identity : at::zeros({}, part.validity.options()));
     part.weighted.backward();
     return fake.detach();
   };
@@ -332,12 +416,11 @@ bool Trainer::replay_step_graphs(const at::Tensor& real_a, const at::Tensor& rea
 
 StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor& real_b_in,
                                    bool stop_requested, bool* stop_agreed) {
-  const int64_t step_number = steps_done_ + 1;
+  const kernels::PolicyGuard kernel_policy(training_policy(config_.precision));
+  GradientAverages averages(group_.get());
   at::Tensor generator_terms;
   at::Tensor discriminator_terms;
-  std::function<void()> finish_generator_average;
-  std::function<void()> finish_discriminator_average;
-  if (replay_step_graphs(real_a_in, real_b_in)) {
+  if (replay_step_graphs(real_a_in, real_b_in)) {  // both phases as CUDA graphs
     generator_terms = graphs_->generator_terms;
     discriminator_terms = graphs_->discriminator_terms;
   } else {
@@ -345,73 +428,21 @@ StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor
     const at::Tensor real_b = real_b_in.to(device_);
     at::Tensor fake_a;
     at::Tensor fake_b;
+    // The generators learn with the discriminators frozen...
     generator_terms = generator_phase(real_a, real_b, &fake_a, &fake_b);
-    // In a data-parallel run the generators' gradients are averaged over the ranks while the
-    // discriminators compute: nothing below reads the generators' weights, so their update can
-    // wait until the end of the step.
-    if (group_) {
-      finish_generator_average =
-          group_->start_average(gradients(*optimizer_g_), "averaging the generators' gradients");
-    }
+    averages.start(*optimizer_g_, "averaging the generators' gradients");
+    // ...then the discriminators, on the real images and fakes from the history pools.
     discriminator_terms =
         discriminator_phase(real_a, real_b, pool_a_.query(fake_a), pool_b_.query(fake_b));
-    if (group_) {
-      finish_discriminator_average = group_->start_average(
-          gradients(*optimizer_d_), "averaging the discriminators' gradients");
-    }
+    averages.start(*optimizer_d_, "averaging the discriminators' gradients");
   }
-
-  // Every term, read in one transfer (on a GPU the one wait per step), and checked to be finite
-  // before any weight changes.
-  const at::Tensor values =
-      at::cat({generator_terms, discriminator_terms}).to(at::kCPU, at::kDouble).contiguous();
-  const double* value = values.data_ptr<double>();
-  std::vector<const char*> names = generator_term_names();
-  names.push_back("d_a");
-  names.push_back("d_b");
-  for (size_t i = 0; i < names.size(); ++i) check_finite(value[i], names[i], step_number);
-  StepLosses losses;
-  double validity = 0;
-  double reconstr = 0;
-  double identity = 0;
-  const size_t per_part = weights_.id > 0 ? 3 : 2;
-  for (size_t part = 0; part < 2; ++part) {
-    validity += value[part * per_part];
-    reconstr += value[part * per_part + 1];
-    if (per_part == 3) identity += value[part * per_part + 2];
-  }
-  const double value_d_a = value[2 * per_part];
-  const double value_d_b = value[2 * per_part + 1];
-
-  if (finish_generator_average) finish_generator_average();
-  optimizer_g_->step();
-  if (finish_discriminator_average) finish_discriminator_average();
-  optimizer_d_->step();
-
-  if (group_) {
-    // The global batch's losses (every rank's shard is the same size), and whether any rank
-    // was asked to stop.
-    const std::vector<double> totals = group_->sum(
-        {validity, reconstr, identity, value_d_a, value_d_b, stop_requested ? 1.0 : 0.0},
-        "agreeing on the step's losses");
-    const auto ranks = static_cast<double>(group_->world_size());
-    validity = totals[0] / ranks;
-    reconstr = totals[1] / ranks;
-    identity = totals[2] / ranks;
-    losses.d_a = totals[3] / ranks;
-    losses.d_b = totals[4] / ranks;
-    stop_requested = totals[5] > 0;
-  } else {
-    losses.d_a = value_d_a;
-    losses.d_b = value_d_b;
-  }
-  losses.g_validity = validity;
-  losses.g_reconstr = reconstr;
-  losses.g_identity = identity;
-  losses.g_total =
-      weights_.validation * validity + weights_.reconstr * reconstr + weights_.id * identity;
+  StepLosses losses = read_losses(generator_terms, discriminator_terms, steps_done_ + 1);
+  averages.finish_and_step(*optimizer_g_);
+  averages.finish_and_step(*optimizer_d_);
+  if (group_) stop_requested = agree_on_losses(*group_, losses, stop_requested);
+  losses.g_total = weights_.validation * losses.g_validity + weights_.reconstr * losses.g_reconstr +
+                   weights_.id * losses.g_identity;
   if (stop_agreed != nullptr) *stop_agreed = stop_requested;
-
   ++steps_done_;
   return losses;
 }

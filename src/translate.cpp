@@ -11,6 +11,7 @@
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/runtime.h"
+#include "kernels/kernels.h"
 
 namespace cyclegan {
 
@@ -199,6 +200,9 @@ std::vector<fs::path> Translator::translate(const std::vector<fs::path>& files) 
   }
 
   torch::InferenceMode inference;
+  kernels::Policy policy = kernels::policy();
+  policy.winograd_for_inference = !options_.exact;
+  const kernels::PolicyGuard kernel_policy(policy);
   failed_.clear();
   std::vector<fs::path> written;
   const auto started = std::chrono::steady_clock::now();

@@ -10,24 +10,23 @@
 #include <vector>
 
 #include "cyclegan/networks.h"
+#include "kernels/kernels.h"
 
 namespace cyclegan::testing {
 
-/// Sets a process-wide kernel switch (gemm_conv_enabled, conv_precision, ...) for a scope and
-/// restores the previous value however the test ends.
+/// This thread's kernel policy with one of its fields changed, for a scope (kernels::PolicyGuard).
 template <typename Value>
-class ScopedSwitch {
+class PolicySwitch {
  public:
-  ScopedSwitch(Value (*get)(), void (*set)(Value), Value value) : set_(set), before_(get()) {
-    set_(value);
-  }
-  ~ScopedSwitch() { set_(before_); }
-  ScopedSwitch(const ScopedSwitch&) = delete;
-  ScopedSwitch& operator=(const ScopedSwitch&) = delete;
+  PolicySwitch(Value kernels::Policy::*field, Value value) : guard_(with(field, value)) {}
 
  private:
-  void (*set_)(Value);
-  Value before_;
+  static kernels::Policy with(Value kernels::Policy::*field, Value value) {
+    kernels::Policy policy = kernels::policy();
+    policy.*field = value;
+    return policy;
+  }
+  kernels::PolicyGuard guard_;
 };
 
 /// Largest |a - b| relative to the largest |b|.

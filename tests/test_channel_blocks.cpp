@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../src/channel_blocks.h"
+#include "kernels/channel_blocks.h"
 
 namespace {
 

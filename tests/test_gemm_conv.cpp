@@ -1,14 +1,14 @@
-// oneDNN's GEMM path (src/gemm_conv.cpp) must compute what LibTorch computes, to float rounding,
-// in the forward pass and in all gradients, for the shapes our networks use, and leave everything
-// it does not apply to on LibTorch's path.
+// oneDNN's GEMM path (src/kernels/gemm_conv.cpp) must compute what LibTorch computes, to float
+// rounding, in the forward pass and in all gradients, for the shapes our networks use, and leave
+// everything it does not apply to on LibTorch's path.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "convolution_checks.h"
-#include "cyclegan/gemm_conv.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/optimizer.h"
+#include "kernels/gemm_conv.h"
 
 namespace cyclegan {
 namespace {
@@ -16,13 +16,13 @@ namespace {
 using testing::expect_same_output_and_gradients;
 using testing::relative_difference;
 
-struct GemmSwitch : testing::ScopedSwitch<bool> {
-  explicit GemmSwitch(bool on) : ScopedSwitch(gemm_conv_enabled, set_gemm_conv_enabled, on) {}
+struct GemmSwitch : testing::PolicySwitch<bool> {
+  explicit GemmSwitch(bool on) : PolicySwitch(&kernels::Policy::gemm_conv, on) {}
 };
 
-struct PrecisionSwitch : testing::ScopedSwitch<ConvPrecision> {
-  explicit PrecisionSwitch(ConvPrecision precision)
-      : ScopedSwitch(conv_precision, set_conv_precision, precision) {}
+struct PrecisionSwitch : testing::PolicySwitch<kernels::Precision> {
+  explicit PrecisionSwitch(kernels::Precision precision)
+      : PolicySwitch(&kernels::Policy::precision, precision) {}
 };
 
 struct Geometry {
@@ -173,7 +173,7 @@ at::Tensor rounded_to_bf16(const at::Tensor& x) { return x.to(at::kBFloat16).to(
 // bf16 kernels did not run).
 TEST(GemmConv, Bf16TrainingRoundsTheOperandsAndAccumulatesInFloat32) {
   if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
-  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const PrecisionSwitch bf16(kernels::Precision::kBFloat16);
   torch::manual_seed(15);
   // The book U-Net's down and up (5x5 transposed) layers, the discriminator's 4x4/1/1, a
   // 3-channel input and a 3-channel transposed output, a weight outweighing its image. (A
@@ -224,7 +224,7 @@ TEST(GemmConv, Bf16LeavesInferenceInFloat32) {
   const at::Tensor w = torch::randn({32, 16, 4, 4}) * 0.1;
   const at::Tensor b = torch::randn({16});
   const at::Tensor float32 = conv_transpose2d(x, w, b, 2, 1, 0);
-  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const PrecisionSwitch bf16(kernels::Precision::kBFloat16);
   EXPECT_TRUE(torch::equal(conv_transpose2d(x, w, b, 2, 1, 0), float32));
   const at::Tensor w_trained = w.clone().requires_grad_();
   {
@@ -249,7 +249,7 @@ TEST(GemmConv, Bf16UpsampledConvToFewChannelsMatchesFloat32ToRounding) {
   const at::Tensor expected =
       at::conv2d(at::constant_pad_nd(at::upsample_nearest2d(x, {34, 38}), {1, 2, 1, 2}), w, b);
   const auto expected_grads = torch::autograd::grad({expected}, {x, w, b}, {upstream});
-  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const PrecisionSwitch bf16(kernels::Precision::kBFloat16);
   const at::Tensor actual = upsample_nearest_conv4x4(x, w, b);
   const auto actual_grads = torch::autograd::grad({actual}, {x, w, b}, {upstream});
   ASSERT_EQ(actual.sizes(), expected.sizes());
@@ -261,9 +261,8 @@ TEST(GemmConv, Bf16UpsampledConvToFewChannelsMatchesFloat32ToRounding) {
   }
 }
 
-struct WeightCopiesSwitch : testing::ScopedSwitch<bool> {
-  explicit WeightCopiesSwitch(bool on)
-      : ScopedSwitch(bf16_weight_copies_enabled, set_bf16_weight_copies_enabled, on) {}
+struct WeightCopiesSwitch : testing::PolicySwitch<bool> {
+  explicit WeightCopiesSwitch(bool on) : PolicySwitch(&kernels::Policy::bf16_weight_copies, on) {}
 };
 
 // bf16 training keeps each weight's bf16 copies between its updates. A copy outliving an update
@@ -282,7 +281,7 @@ TEST(GemmConv, Bf16WeightCopiesFollowEveryUpdateOfTheWeights) {
   // both from oneDNN's.
   for (const int64_t up_channels : {32, 24}) {
     SCOPED_TRACE("upsampling to " + std::to_string(up_channels) + " channels");
-    const auto two_steps = [up_channels](bool copies, ConvPrecision precision) {
+    const auto two_steps = [up_channels](bool copies, kernels::Precision precision) {
       const WeightCopiesSwitch copies_switch(copies);
       const PrecisionSwitch precision_switch(precision);
       torch::manual_seed(18);
@@ -304,9 +303,9 @@ TEST(GemmConv, Bf16WeightCopiesFollowEveryUpdateOfTheWeights) {
       }
       return steps;
     };
-    const std::vector<Step> kept = two_steps(true, ConvPrecision::kBFloat16);
-    const std::vector<Step> converted = two_steps(false, ConvPrecision::kBFloat16);
-    const std::vector<Step> float32 = two_steps(true, ConvPrecision::kFloat32);
+    const std::vector<Step> kept = two_steps(true, kernels::Precision::kBFloat16);
+    const std::vector<Step> converted = two_steps(false, kernels::Precision::kBFloat16);
+    const std::vector<Step> float32 = two_steps(true, kernels::Precision::kFloat32);
     const char* names[] = {"input", "down weight", "upsampling weight"};
     for (size_t step = 0; step < 2; ++step) {
       SCOPED_TRACE("step " + std::to_string(step));
@@ -328,7 +327,7 @@ TEST(GemmConv, Bf16WeightCopiesFollowEveryUpdateOfTheWeights) {
 
   // Weights that die and new ones in their place (their memory reused): each computes with its
   // own values.
-  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const PrecisionSwitch bf16(kernels::Precision::kBFloat16);
   const at::Tensor x = torch::randn({1, 16, 8, 8}, torch::requires_grad());
   const at::Tensor b = torch::zeros({8});
   for (int model = 0; model < 3; ++model) {
@@ -345,7 +344,7 @@ TEST(GemmConv, Bf16WeightCopiesFollowEveryUpdateOfTheWeights) {
 // ([C_out, C_in]), an upsampling one's and a transposed convolution's ([C_in, C_out]).
 TEST(GemmConv, Bf16CopiesWrittenByTheOptimizerEqualFreshConversions) {
   if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
-  const PrecisionSwitch bf16(ConvPrecision::kBFloat16);
+  const PrecisionSwitch bf16(kernels::Precision::kBFloat16);
   const auto train = [](bool copies) {
     const WeightCopiesSwitch copies_switch(copies);
     torch::manual_seed(21);
@@ -425,15 +424,15 @@ TEST(GemmConv, NetworksTrainInBf16CloseToFloat32) {
     network->train();
     const int64_t size = architecture == "unet_128" ? 128 : 64;
     const at::Tensor x = torch::rand({1, 3, size, size}) * 2 - 1;
-    const auto run = [&](ConvPrecision precision) {
+    const auto run = [&](kernels::Precision precision) {
       const PrecisionSwitch use(precision);
       network->zero_grad();
       const at::Tensor y = generator->forward(x.clone());
       y.square().mean().backward();
       return std::make_pair(y.detach(), generator->parameters()[0].grad().clone());
     };
-    const auto [y32, grad32] = run(ConvPrecision::kFloat32);
-    const auto [y16, grad16] = run(ConvPrecision::kBFloat16);
+    const auto [y32, grad32] = run(kernels::Precision::kFloat32);
+    const auto [y16, grad16] = run(kernels::Precision::kBFloat16);
     EXPECT_GT(relative_difference(y16, y32), 1e-4) << "the bf16 kernels did not run";
     EXPECT_LT(relative_difference(y16, y32), 5e-2) << "output";
     // The first layer's gradient has come back through every layer: what training needs is its

@@ -1,13 +1,13 @@
-// The hand-written InstanceNorm and reflection padding (src/layer_kernels.cpp) must compute what
-// LibTorch's operators compute, and the inference kernels be taken only where no gradient is
+// The hand-written InstanceNorm and reflection padding (src/kernels/layer_kernels.cpp) must compute
+// what LibTorch's operators compute, and the inference kernels be taken only where no gradient is
 // needed; the training InstanceNorm (with its activation) must also give LibTorch's gradients.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "convolution_checks.h"
-#include "cyclegan/layer_kernels.h"
 #include "cyclegan/networks.h"
+#include "kernels/layer_kernels.h"
 
 namespace cyclegan {
 namespace {
@@ -76,9 +76,8 @@ TEST(LayerKernels, GeneratorsGiveTheSameOutputWithAndWithoutGradients) {
   }
 }
 
-struct NormKernelSwitch : testing::ScopedSwitch<bool> {
-  explicit NormKernelSwitch(bool on)
-      : ScopedSwitch(training_norm_kernels_enabled, set_training_norm_kernels_enabled, on) {}
+struct NormKernelSwitch : testing::PolicySwitch<bool> {
+  explicit NormKernelSwitch(bool on) : PolicySwitch(&kernels::Policy::norm_kernels, on) {}
 };
 
 TEST(LayerKernels, TrainingNormAndActivationMatchLibTorchsWithGradients) {

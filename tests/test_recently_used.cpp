@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "../src/recently_used.h"
+#include "kernels/recently_used.h"
 
 namespace {
 

@@ -8,12 +8,11 @@
 #include <limits>
 #include <sstream>
 
-#include "convolution_checks.h"
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/gemm_conv.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
+#include "kernels/kernels.h"
 #include "test_helpers.h"
 
 namespace cyclegan {
@@ -103,11 +102,7 @@ TEST_F(Resume, HalfThenResumeIsBitIdenticalToStraight) {
 
 // oneDNN's bf16 kernels are as deterministic as the float32 path.
 TEST_F(Resume, Bf16HalfThenResumeIsBitIdenticalToStraight) {
-  if (!bf16_conv_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
-  // The trainer sets the process-wide convolution precision: tests run after this one in the
-  // same process (gtest without ctest) must find float32 again.
-  const testing::ScopedSwitch<ConvPrecision> keep(conv_precision, set_conv_precision,
-                                                  conv_precision());
+  if (!kernels::bf16_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
   config_.precision = "bf16";
   expect_resume_bit_identical(config_, dir_.path());
 }

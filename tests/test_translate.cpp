@@ -7,7 +7,7 @@
 #include "cyclegan/image_io.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/translate.h"
-#include "cyclegan/winograd.h"
+#include "kernels/kernels.h"
 #include "test_helpers.h"
 
 namespace cyclegan {
@@ -215,7 +215,7 @@ TEST_F(Translate, CommandLineTakesWinogradUnlessExactWithinOneLevel) {
   const int64_t moved = (levels > 0).sum().item<int64_t>();
   std::cout << "  resnet_9blocks ngf 16 at 256x256: " << moved << " of " << levels.numel()
             << " 8-bit values one level away from --exact\n";
-  if (winograd_available()) {
+  if (kernels::available().winograd_for_inference) {
     EXPECT_GT(moved, 0);  // the Winograd path was taken
   }
 }

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/weight_packing.h"
+#include "kernels/weight_packing.h"
 
 namespace {
 

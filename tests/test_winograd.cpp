@@ -1,25 +1,19 @@
-// The Winograd path (src/winograd.cpp) must compute what LibTorch's direct convolution computes,
-// to float rounding, in the forward pass and in both gradients, and leave everything it does not
-// apply to on LibTorch's path.
+// The Winograd path (src/kernels/winograd.cpp) must compute what LibTorch's direct convolution
+// computes, to float rounding, in the forward pass and in both gradients, and leave everything it
+// does not apply to on LibTorch's path.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "convolution_checks.h"
 #include "cyclegan/networks.h"
-#include "cyclegan/winograd.h"
+#include "kernels/winograd.h"
 
 namespace cyclegan {
 namespace {
 
-// Restores the process-wide switch however a test ends.
-class WinogradSwitch {
- public:
-  explicit WinogradSwitch(bool on) : before_(winograd_enabled()) { set_winograd_enabled(on); }
-  ~WinogradSwitch() { set_winograd_enabled(before_); }
-
- private:
-  bool before_;
+struct WinogradSwitch : testing::PolicySwitch<bool> {
+  explicit WinogradSwitch(bool on) : PolicySwitch(&kernels::Policy::winograd, on) {}
 };
 
 TEST(Winograd, ForwardAndGradientsMatchLibTorchsConvolution) {
@@ -121,10 +115,13 @@ TEST(Winograd, FastTranslationStaysCloseToTheExactPath) {
   const at::Tensor small_image = torch::rand({1, 3, 64, 64}) * 2 - 1;
   const at::Tensor exact = generator->forward(image);
   const at::Tensor small_exact = generator->forward(small_image);
-  set_winograd_for_inference(true);
-  const at::Tensor fast = generator->forward(image);
-  const at::Tensor small_fast = generator->forward(small_image);
-  set_winograd_for_inference(false);
+  at::Tensor fast;
+  at::Tensor small_fast;
+  {
+    const testing::PolicySwitch<bool> for_inference(&kernels::Policy::winograd_for_inference, true);
+    fast = generator->forward(image);
+    small_fast = generator->forward(small_image);
+  }
   const double difference = (fast - exact).abs().max().item<double>();
   std::cout << "  resnet_9blocks ngf 16 at 128x128: translate (Winograd, its default) differs by "
             << difference << " (output range [-1, 1])\n";

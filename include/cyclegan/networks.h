@@ -44,10 +44,8 @@ class InstanceNormImpl : public torch::nn::Module {
   explicit InstanceNormImpl(double eps = 1e-5) : eps_(eps) {}
   torch::Tensor forward(const torch::Tensor& x);
   void pretty_print(std::ostream& stream) const override;
-  /// Whether forward_activated takes `x`: a training pass on the CPU, not replaying statistics.
-  bool fuses_activation(const torch::Tensor& x) const;
-  /// forward(x) followed by LeakyReLU(negative_slope) (0: ReLU), as one kernel
-  /// (instance_norm_activation, layer_kernels.h). Needs fuses_activation(x).
+  /// forward(x) followed by an in-place LeakyReLU(negative_slope) (0: ReLU), in one kernel where
+  /// the run's kernel policy allows (kernels::instance_norm_activation).
   torch::Tensor forward_activated(const torch::Tensor& x, double negative_slope);
   /// Null (the default) normalises each input by its own statistics.
   void set_statistics(std::shared_ptr<NormStatistics> statistics) { statistics_ = statistics; }
@@ -59,7 +57,7 @@ class InstanceNormImpl : public torch::nn::Module {
 TORCH_MODULE(InstanceNorm);
 
 /// sequence's modules from index `first` on, applied in order, as Sequential::forward, except
-/// that in training an InstanceNorm followed by a ReLU or LeakyReLU runs as one fused kernel.
+/// that an InstanceNorm followed by a ReLU or LeakyReLU runs as InstanceNorm::forward_activated.
 /// Both modules stay in the sequence, so the state dict keeps the official numbering.
 torch::Tensor forward_sequence(torch::nn::SequentialImpl& sequence, torch::Tensor x,
                                size_t first = 0);
@@ -82,49 +80,6 @@ struct GeneratorOptions {
   TORCH_ARG(int64_t, ngf) = 64;
   TORCH_ARG(bool, dropout) = false;
 };
-
-/// A 3x3, stride-1, unpadded nn::Conv2d (same parameters and names) whose
-/// convolutions run through oneDNN's Winograd kernels where available (winograd.h): the ResNet
-/// blocks' convolutions, most of a ResNet generator's arithmetic.
-class Conv3x3Impl : public torch::nn::Conv2dImpl {
- public:
-  Conv3x3Impl(int64_t in_channels, int64_t out_channels);
-  torch::Tensor forward(const torch::Tensor& x);
-};
-TORCH_MODULE(Conv3x3);
-
-/// An unpadded, stride-1 nn::Conv2d (same parameters and names) computed by
-/// few_channel_conv2d (few_channel_conv.h): the ResNet generator's first and last 7x7 layers,
-/// with 3 channels on one side.
-class FewChannelConvImpl : public torch::nn::Conv2dImpl {
- public:
-  FewChannelConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel);
-  torch::Tensor forward(const torch::Tensor& x);
-};
-TORCH_MODULE(FewChannelConv);
-
-/// An nn::Conv2d (same parameters and names, square stride and padding) whose training passes
-/// take gemm_conv.h's bf16 kernels when conv_precision() is bf16 (train.precision); otherwise,
-/// and in inference, LibTorch's conv2d as before. The U-Nets' and ResNets' strided convolutions
-/// and the discriminators' layers.
-class PrecisionConvImpl : public torch::nn::Conv2dImpl {
- public:
-  PrecisionConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
-                    int64_t padding);
-  torch::Tensor forward(const torch::Tensor& x);
-};
-TORCH_MODULE(PrecisionConv);
-
-/// An nn::ConvTranspose2d (same parameters and names) computed through oneDNN's
-/// deconvolution on LibTorch's layouts where available (gemm_conv.h) instead of LibTorch's BLAS
-/// path: the upsampling layers of the official ResNet and U-Net generators.
-class TransposedConvImpl : public torch::nn::ConvTranspose2dImpl {
- public:
-  explicit TransposedConvImpl(const torch::nn::ConvTranspose2dOptions& options);
-  torch::Tensor forward(const torch::Tensor& x,
-                        const c10::optional<at::IntArrayRef>& output_size = c10::nullopt);
-};
-TORCH_MODULE(TransposedConv);
 
 struct ResnetBlockOptions {
   TORCH_ARG(int64_t, channels) = 256;

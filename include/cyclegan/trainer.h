@@ -124,14 +124,14 @@ class Trainer {
   bool graphs_announced_ = false;           // the log says once that steps replay graphs
 
   /// The generators' half of a step: both generators' forward and backward passes, their
-  /// gradients left in .grad. Returns the loss terms (generator_term_names() order), stacked,
-  /// and the fakes, detached.
+  /// gradients left in .grad. Returns the loss terms stacked (validity, reconstruction,
+  /// identity for G_AB applied first, then for G_BA; identity 0 when lambda_id is 0) and the
+  /// fakes, detached.
   at::Tensor generator_phase(const at::Tensor& real_a, const at::Tensor& real_b, at::Tensor* fake_a,
                              at::Tensor* fake_b);
   /// The discriminators' half: real -> 1, pooled fake -> 0. Returns [loss_d_a, loss_d_b].
   at::Tensor discriminator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
                                  const at::Tensor& pooled_fake_a, const at::Tensor& pooled_fake_b);
-  std::vector<const char*> generator_term_names() const;
   /// Runs both halves of the step from CUDA graphs, recording them first when this shape was
   /// stepped once before; false when the step must run kernel by kernel instead.
   bool replay_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b);

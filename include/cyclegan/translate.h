@@ -45,6 +45,9 @@ struct TranslateOptions {
   int64_t tile = 0;              ///< > 0: always tile with this side; 0: tile only when needed
   int64_t tile_overlap = 64;     ///< pixels shared by neighbouring tiles
   int64_t max_memory_mb = 4096;  ///< images whose estimate exceeds this are tiled
+  /// LibTorch's direct convolutions everywhere (outputs match PyTorch's to 1e-5); false lets a
+  /// ResNet's 3x3 convolutions take the Winograd kernels, faster and within ~1e-5 of them.
+  bool exact = true;
 };
 
 /// Translates images with one generator file; outputs are PNGs named after the inputs.

@@ -5,7 +5,6 @@
 #include "commands.h"
 #include "cyclegan/runtime.h"
 #include "cyclegan/translate.h"
-#include "cyclegan/winograd.h"
 
 namespace cyclegan::cli {
 
@@ -81,7 +80,7 @@ std::function<int()> add_translate_command(CLI::App& app) {
       "status 1.");
   return [options] {
     configure_threads(options->threads);
-    set_winograd_for_inference(!options->exact);
+    options->translate.exact = options->exact;
     const std::vector<std::filesystem::path> inputs(options->inputs.begin(), options->inputs.end());
     Translator translator(options->translate);
     const auto files = collect_image_inputs(inputs);

@@ -1,11 +1,12 @@
-#include "cyclegan/layer_kernels.h"
+#include "layer_kernels.h"
+
+#include "kernels.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -115,8 +116,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void norm_activatio
   }
 }
 
-std::atomic<bool> training_kernels_enabled{true};
-
 // Saves the output where a LeakyReLU follows (the next layer keeps it alive anyway, and the
 // norm's input can then be freed), the input otherwise: ReLU's output has lost the negative z
 // that the input gradient needs everywhere, and an unactivated norm's output may be rewritten in
@@ -176,11 +175,8 @@ class InstanceNormActivation : public torch::autograd::Function<InstanceNormActi
 
 }  // namespace
 
-void set_training_norm_kernels_enabled(bool on) { training_kernels_enabled = on; }
-bool training_norm_kernels_enabled() { return training_kernels_enabled; }
-
 bool training_norm_kernels_apply(const at::Tensor& x) {
-  return training_kernels_enabled && x.defined() && x.device().is_cpu() &&
+  return kernels::policy().norm_kernels && x.defined() && x.device().is_cpu() &&
          x.scalar_type() == at::kFloat && x.layout() == at::kStrided && !x.is_mkldnn() &&
          x.dim() == 4 && x.numel() > 0 && at::GradMode::is_enabled() && x.requires_grad();
 }
@@ -191,7 +187,8 @@ at::Tensor instance_norm_activation(const at::Tensor& x, double eps, double nega
 }
 
 bool layer_kernels_apply(const at::Tensor& x) {
-  return x.defined() && !(at::GradMode::is_enabled() && x.requires_grad()) && x.device().is_cpu() &&
+  return kernels::policy().no_grad_kernels && x.defined() &&
+         !(at::GradMode::is_enabled() && x.requires_grad()) && x.device().is_cpu() &&
          x.scalar_type() == at::kFloat && x.layout() == at::kStrided && !x.is_mkldnn() &&
          x.dim() == 4 && x.is_contiguous() && x.numel() > 0;
 }

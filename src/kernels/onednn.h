@@ -1,11 +1,11 @@
 #pragma once
 
-// Private to the library: the oneDNN plumbing shared by the convolutions that call oneDNN
+// Private to the kernels: the oneDNN plumbing shared by the convolutions that call oneDNN
 // directly (gemm_conv.cpp, winograd.cpp). oneDNN's API comes with libdnnl-dev; CMake links
 // the library when it finds the header, and without it those layers take LibTorch's path.
-// CYCLEGAN_BENCH_ONLY builds (GPU hosts) never use it: a pip LibTorch may ship oneDNN 3's
-// headers, whose API this code (oneDNN 2, as Debian's) does not compile against, and no library.
-#if __has_include(<dnnl.hpp>) && !defined(CYCLEGAN_BENCH_ONLY)
+// (GPU hosts build without the kernels: a pip LibTorch may ship oneDNN 3's headers, whose API
+// this code, written for Debian's oneDNN 2, does not compile against.)
+#if __has_include(<dnnl.hpp>)
 #define CYCLEGAN_HAVE_DNNL 1
 
 #include <ATen/core/Tensor.h>

@@ -1,4 +1,7 @@
-#include "cyclegan/few_channel_conv.h"
+#include "few_channel_conv.h"
+
+#include "cpu_features.h"
+#include "kernels.h"
 
 #include <torch/torch.h>
 
@@ -8,13 +11,10 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 
 namespace cyclegan {
 
 namespace {
-
-std::atomic<bool> enabled{true};
 
 constexpr int64_t kMaxOutputs = 3;
 constexpr int64_t kVectors = 4;  // 16-float vectors per block of output pixels
@@ -152,11 +152,6 @@ __attribute__((target("avx512f"))) void few_output_weight_gradient(
   }
 }
 
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 bool plain_float_cpu(const at::Tensor& tensor) {
   return tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat &&
          tensor.layout() == at::kStrided && !tensor.is_mkldnn();
@@ -292,21 +287,18 @@ class FewInputConvolution : public torch::autograd::Function<FewInputConvolution
 
 #else  // no AVX-512 kernel on this architecture: LibTorch's convolutions throughout
 
-bool cpu_has_avx512() { return false; }
 bool plain_float_cpu(const at::Tensor&) { return false; }
 
 #endif
 
 }  // namespace
 
-void set_few_channel_conv_enabled(bool on) { enabled = on; }
-bool few_channel_conv_enabled() { return enabled; }
 bool few_channel_conv_available() { return cpu_has_avx512(); }
 
 at::Tensor few_channel_conv2d(const at::Tensor& input, const at::Tensor& weight,
                               const at::Tensor& bias) {
-  const bool applies = enabled && cpu_has_avx512() && input.dim() == 4 && weight.dim() == 4 &&
-                       plain_float_cpu(input) && plain_float_cpu(weight) &&
+  const bool applies = kernels::policy().few_channel_conv && cpu_has_avx512() && input.dim() == 4 &&
+                       weight.dim() == 4 && plain_float_cpu(input) && plain_float_cpu(weight) &&
                        (!bias.defined() || plain_float_cpu(bias)) &&
                        weight.size(2) == weight.size(3) && weight.size(1) == input.size(1) &&
                        input.size(2) >= weight.size(2) && input.size(3) >= weight.size(3);

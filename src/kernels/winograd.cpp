@@ -1,8 +1,9 @@
-#include "cyclegan/winograd.h"
+#include "winograd.h"
+
+#include "kernels.h"
 
 #include <torch/torch.h>
 
-#include <atomic>
 #include <memory>
 #include <tuple>
 
@@ -12,9 +13,6 @@
 namespace cyclegan {
 
 namespace {
-
-std::atomic<bool> enabled{true};
-std::atomic<bool> for_inference{false};
 
 #ifdef CYCLEGAN_HAVE_DNNL
 
@@ -201,13 +199,11 @@ bool winograd_available() {
 #endif
 }
 
-void set_winograd_enabled(bool on) { enabled = on; }
+bool winograd_enabled() { return kernels::policy().winograd && winograd_available(); }
 
-bool winograd_enabled() { return enabled && winograd_available(); }
-
-void set_winograd_for_inference(bool on) { for_inference = on; }
-
-bool winograd_for_inference() { return for_inference && winograd_enabled(); }
+bool winograd_for_inference() {
+  return kernels::policy().winograd_for_inference && winograd_enabled();
+}
 
 bool winograd_applies(const at::Tensor& input, const at::Tensor& weight) {
   return winograd_enabled() && input.device().is_cpu() && input.scalar_type() == at::kFloat &&
@@ -224,7 +220,8 @@ at::Tensor winograd_conv3x3(const at::Tensor& input, const at::Tensor& weight,
     // When gradients are wanted; translation keeps LibTorch's direct convolution unless asked.
     const bool training = at::GradMode::is_enabled() &&
                           (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
-    if (training || (for_inference && input.size(2) * input.size(3) >= kMinimumInferencePixels)) {
+    if (training ||
+        (winograd_for_inference() && input.size(2) * input.size(3) >= kMinimumInferencePixels)) {
       const Shape shape = shape_of(input, weight);
       if (const auto plan = plan_for(shape)) {
         if (training) {

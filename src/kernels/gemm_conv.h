@@ -11,7 +11,7 @@ namespace cyclegan {
 /// own layouts (nchw activations, PyTorch's weight layouts): no reordering of weights or
 /// activations on the way in or out. (One exception: a transposed convolution whose weight is
 /// small against its image computes its gradients with oneDNN's blocked kernels, reordering in
-/// and out, which costs less there than GEMM; src/gemm_conv.cpp, blocked_backward.)
+/// and out, which costs less there than GEMM; gemm_conv.cpp, blocked_backward.)
 ///
 /// Why: Debian's LibTorch computes transposed convolutions through BLAS (im2col / col2im, at a
 /// fraction of its convolutions' speed), and its oneDNN convolutions reorder the weights into a
@@ -19,43 +19,32 @@ namespace cyclegan {
 /// MB weight tensors applied to 1x1 to 8x8 images, where those reorders cost 11-14 ms per call
 /// against 3 ms for the arithmetic itself.
 ///
-/// In bf16 training (set_conv_precision) the same entry points compute in bf16 instead, on
-/// oneDNN's blocked layouts (see ConvPrecision).
+/// In bf16 training (kernels::Policy::precision) the same entry points compute in bf16 instead, on
+/// oneDNN's blocked layouts (see bf16_conv_available).
 
 /// Whether this build can take these paths (built against libdnnl-dev, and oneDNN has an
 /// optimised kernel for this CPU).
 bool gemm_conv_available();
 
-/// Process-wide switch (default on where available). Off: LibTorch's conv2d, conv_transpose2d and
-/// upsample + pad + conv2d, as PyTorch computes them. Tests turn it off to compare the paths.
-void set_gemm_conv_enabled(bool enabled);
+/// Whether the thread's policy (kernels::Policy::gemm_conv) allows these paths and they are
+/// available. Off: LibTorch's conv2d, conv_transpose2d and upsample + pad + conv2d.
 bool gemm_conv_enabled();
 
-/// The number format of the convolutions' arithmetic while training (train.precision).
-/// kBFloat16: every convolution and transposed convolution that records gradients takes
-/// oneDNN's blocked-layout kernels with bf16 inputs, weights and output gradients, and float32
-/// outputs, input gradients and weight gradients; the weights, Adam's state, normalisation,
-/// activations and losses stay float32. Inference (translate, samples) stays float32. Only
-/// this file's paths are affected: the ResNets' Winograd 3x3 and 7x7 edge convolutions stay
-/// float32.
-enum class ConvPrecision { kFloat32, kBFloat16 };
-
+/// bf16 training (kernels::Policy::precision kBFloat16): every convolution and transposed
+/// convolution that records gradients takes oneDNN's blocked-layout kernels with bf16 inputs,
+/// weights and output gradients, and float32 outputs and gradients; weights, Adam's state,
+/// normalisation and losses stay float32, and so do inference and the ResNets' Winograd 3x3 and
+/// 7x7 edge convolutions.
 /// Whether this CPU computes bf16 convolutions in hardware (AVX512-BF16 or AMX; oneDNN would
 /// otherwise emulate them, slower than float32) and this build has the oneDNN path.
 bool bf16_conv_available();
 
-/// Process-wide; kFloat32 by default. The trainer sets it from train.precision.
-void set_conv_precision(ConvPrecision precision);
-ConvPrecision conv_precision();
-
-/// Process-wide switch (default on): in bf16 training, each parameter's bf16 copies in the
+/// kernels::Policy::bf16_weight_copies: in bf16 training, each parameter's bf16 copies in the
 /// layouts oneDNN's passes read are kept and refreshed only when the parameter changes -- another
 /// tensor, other data, or a new version (every in-place update bumps it: the optimizer's, a
 /// checkpoint's load) -- instead of being converted again by every pass that reads it: a weight
 /// changes once per step but is read 2-4 times. Writes that bypass LibTorch (raw data pointers)
-/// must bump the version themselves (FusedAdam does). Off: converted on every pass; tests compare.
-void set_bf16_weight_copies_enabled(bool enabled);
-bool bf16_weight_copies_enabled();
+/// must bump the version themselves (kernels::adam_update does). Off: converted on every pass.
 
 /// For the optimizer: the bf16 copies kept of a weight that it can write itself, one block of 16
 /// rows (the weight's first dimension) right after updating it, while those rows are in cache,
@@ -73,14 +62,14 @@ Bf16CopyWriter bf16_copy_writer(const at::Tensor& weight);
 /// path for these arguments: CPU float32 tensors, square kernel, the same stride and padding on
 /// both axes, no groups or dilation, a bias, output_padding <= padding, an optimised oneDNN
 /// kernel for the shape, and -- for float32 convolutions -- a shape where oneDNN's GEMM is the
-/// faster path (small outputs of many channels, and 3-channel inputs; src/gemm_conv.cpp has the
-/// measurements). With conv_precision() bf16, every shape with a kernel applies in training.
+/// faster path (small outputs of many channels, and 3-channel inputs; gemm_conv.cpp has the
+/// measurements). In bf16 training, every shape with a kernel applies in training.
 bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                        int64_t stride, int64_t padding, int64_t output_padding, bool transposed);
 
 /// at::conv2d(input, weight, bias, stride, padding), with the forward pass and both gradients
 /// computed by oneDNN where gemm_conv_applies(); results agree with LibTorch's to float rounding.
-/// The networks use it only in bf16 training (PrecisionConv, networks.h): in float32 it made no
+/// The networks use it only in bf16 training (kernels::conv2d, kernels.h): in float32 it made no
 /// whole step faster on AVX-512 and moved imported ResNets' outputs past the parity tests' 1e-5
 /// (bench/README.md, "gemm_conv in float32"). input [N, C_in, H, W], weight [C_out, C_in, k, k],
 /// bias [C_out].

@@ -1,33 +1,10 @@
 #pragma once
 
-// Private to the library: a 16 x 16 float transposition in AVX-512 registers (and the CPU checks
-// for it), the step that
-// moves tensors between LibTorch's layouts and oneDNN's blocks of 16 channels
+#include "cpu_features.h"
+
+// Private to the kernels: a 16 x 16 float transposition in AVX-512 registers, the step that moves
+// tensors between LibTorch's layouts and oneDNN's blocks of 16 channels
 // (weight_packing.cpp, channel_blocks.cpp).
-
-namespace cyclegan {
-
-// Whether this CPU has AVX-512 (F), and the BW and BF16 extensions the bf16 conversions need.
-inline bool cpu_has_avx512() {
-#if defined(__x86_64__)
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-#else
-  return false;
-#endif
-}
-
-inline bool cpu_has_avx512_bf16() {
-#if defined(__x86_64__)
-  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512bf16");
-  return has;
-#else
-  return false;
-#endif
-}
-
-}  // namespace cyclegan
 
 #if defined(__x86_64__)
 #include <immintrin.h>

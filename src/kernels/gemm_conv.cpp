@@ -1,10 +1,11 @@
-#include "cyclegan/gemm_conv.h"
+#include "gemm_conv.h"
+
+#include "kernels.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -17,9 +18,7 @@ namespace cyclegan {
 
 namespace {
 
-std::atomic<bool> enabled{true};
-std::atomic<bool> weight_copies{true};
-std::atomic<ConvPrecision> precision{ConvPrecision::kFloat32};
+bool weight_copies() { return kernels::policy().bf16_weight_copies; }
 
 // Whether this call records gradients (a training pass).
 bool records_gradients(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
@@ -28,7 +27,8 @@ bool records_gradients(const at::Tensor& input, const at::Tensor& weight, const 
 }
 
 bool computes_in_bf16(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
-  return precision == ConvPrecision::kBFloat16 && records_gradients(input, weight, bias);
+  return kernels::policy().precision == kernels::Precision::kBFloat16 &&
+         records_gradients(input, weight, bias);
 }
 
 bool is_plain_float_cpu(const at::Tensor& tensor) {
@@ -387,11 +387,6 @@ class ReorderedWeights {
     return memory(wanted, cpu_engine(), found->storage.data_ptr());
   }
 
-  void clear() {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    entries_.clear();
-  }
-
   // See bf16_copy_writer().
   Bf16CopyWriter writer(const at::Tensor& weight) {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -527,7 +522,7 @@ ReorderedWeights& reordered_weights() {
 memory weights_in_layout(const Shape& shape, const at::Tensor& weight, bool five_tap,
                          const memory::desc& wanted, at::Tensor& source_storage,
                          at::Tensor& storage, dnnl::stream& stream) {
-  if (shape.bf16() && weight.is_leaf() && weight_copies) {
+  if (shape.bf16() && weight.is_leaf() && weight_copies()) {
     const memory::desc source(shape.weight_dims(), memory::data_type::f32, shape.weight_layout());
     return reordered_weights().get(weight, wanted, five_tap, source, stream);
   }
@@ -898,31 +893,16 @@ bool bf16_conv_available() {
 #endif
 }
 
-void set_conv_precision(ConvPrecision value) { precision = value; }
-
-void set_bf16_weight_copies_enabled(bool on) {
-  weight_copies = on;
-#ifdef CYCLEGAN_HAVE_DNNL
-  if (!on) reordered_weights().clear();
-#endif
-}
-
-bool bf16_weight_copies_enabled() { return weight_copies; }
-
 Bf16CopyWriter bf16_copy_writer(const at::Tensor& weight) {
 #ifdef CYCLEGAN_HAVE_DNNL
-  if (weight_copies && weight.is_leaf()) return reordered_weights().writer(weight);
+  if (weight_copies() && weight.is_leaf()) return reordered_weights().writer(weight);
 #else
   (void)weight;
 #endif
   return {};
 }
 
-ConvPrecision conv_precision() { return precision; }
-
-void set_gemm_conv_enabled(bool on) { enabled = on; }
-
-bool gemm_conv_enabled() { return enabled && gemm_conv_available(); }
+bool gemm_conv_enabled() { return kernels::policy().gemm_conv && gemm_conv_available(); }
 
 bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                        int64_t stride, int64_t padding, int64_t output_padding, bool transposed) {
