@@ -1,4 +1,4 @@
-#include "cyclegan/cuda_graph.h"
+#include "cuda_graph.h"
 
 #include <stdexcept>
 

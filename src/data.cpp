@@ -13,8 +13,8 @@
 
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
-#include "cyclegan/seeding.h"
 #include "opencv_image.h"
+#include "seeding.h"
 
 namespace cyclegan {
 

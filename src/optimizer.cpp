@@ -1,4 +1,4 @@
-#include "cyclegan/optimizer.h"
+#include "optimizer.h"
 
 #include "kernels/kernels.h"
 

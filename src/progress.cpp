@@ -1,4 +1,4 @@
-#include "cyclegan/progress.h"
+#include "progress.h"
 
 #include <spdlog/fmt/fmt.h>
 #include <sys/ioctl.h>

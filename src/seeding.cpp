@@ -1,4 +1,4 @@
-#include "cyclegan/seeding.h"
+#include "seeding.h"
 
 namespace cyclegan {
 

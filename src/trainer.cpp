@@ -11,15 +11,15 @@
 #include <sstream>
 #include <utility>
 
+#include "cuda_graph.h"
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/checkpoint.h"
-#include "cyclegan/cuda_graph.h"
 #include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/optimizer.h"
 #include "cyclegan/report.h"
-#include "cyclegan/seeding.h"
 #include "kernels/kernels.h"
+#include "optimizer.h"
+#include "seeding.h"
 
 namespace cyclegan {
 

@@ -19,9 +19,9 @@
 #include "cyclegan/errors.h"
 #include "cyclegan/html_report.h"
 #include "cyclegan/image_io.h"
-#include "cyclegan/progress.h"
 #include "cyclegan/report.h"
 #include "cyclegan/schedule.h"
+#include "progress.h"
 
 namespace cyclegan {
 

@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "cyclegan/cuda_graph.h"
+#include "cuda_graph.h"
 #include "cyclegan/trainer.h"
 
 namespace cyclegan {

@@ -7,8 +7,8 @@
 
 #include "convolution_checks.h"
 #include "cyclegan/networks.h"
-#include "cyclegan/optimizer.h"
 #include "kernels/gemm_conv.h"
+#include "optimizer.h"
 
 namespace cyclegan {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <sstream>
 
-#include "cyclegan/optimizer.h"
+#include "optimizer.h"
 
 namespace cyclegan {
 namespace {

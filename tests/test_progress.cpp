@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "cyclegan/progress.h"
+#include "progress.h"
 
 namespace cyclegan {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "commands.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/progress.h"
+#include "progress.h"
 
 namespace {
 

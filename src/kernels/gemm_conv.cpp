@@ -962,26 +962,13 @@ at::Tensor upsample_nearest_conv4x4(const at::Tensor& input, const at::Tensor& w
               "upsample_nearest_conv4x4: expected input [N, C, H, W] and weight [C_out, C, 4, 4], "
               "got ",
               input.sizes(), " and ", weight.sizes());
-  // From 4x4 inputs up, in float32 and bf16 alike. With the 4x4 weight going into the transposed
-  // convolution itself (five_tap), the 5-tap form beat LibTorch's upsample + conv at every size
-  // the U-Nets have, 3 alternating runs each: float32 demo config (4x4 to 32x32 inputs) 0.0286-
-  // 0.0322 s/step and 729-974 images/s with a 4x4 bound, 0.0300-0.0336 and 721-926 with 8x8,
-  // 0.0321-0.0374 and 655-799 with the 16x16 of before; float32 book U-Net 0.0666-0.0683 against
-  // 0.0716-0.0734 s/step (8x8 against 16x16), 341-367 against 334-335 images/s, 6 MB more; bf16
-  // demo 0.0207-0.0214 against 0.0215-0.0224 s/step (4 runs, 4x4 against 8x8). (When the 5x5
-  // kernel was built by a separate autograd function for every call, 16x16 was the float32
-  // bound and 8x8 the bf16 one.) Smaller inputs (2x2, 1x1: 32 px images and less) keep LibTorch's
-  // path, unmeasured.
+  // From 4x4 inputs up, in float32 and bf16 alike, as one 5-tap transposed convolution; smaller
+  // inputs keep LibTorch's path (bench/README.md, "The book U-Net's upsampling").
   const bool bf16 = computes_in_bf16(input, weight, bias);
   const int64_t minimum_pixels = 4 * 4;
-  // bf16 training with a few output channels (the last layer's 3 colours): the transposed
-  // kernels vectorise over output channels in blocks of 16, 3 of them doing useful work (84
-  // GFLOP/s at 64 -> 3 channels on 64x64). Instead, each of the 4 output pixel parities gets its
-  // own 3x3 kernel over the input, 4 C_out channels in one convolution, interleaved by
-  // pixel_shuffle: 9 taps instead of 6.25, in blocks of 12 of 16. Book U-Net at 128 px, 4
-  // alternating runs: 0.0696-0.0705 against 0.0719-0.0724 s/step. In float32 it was slower
-  // (0.097-0.100 against 0.095-0.097: LibTorch's 12-channel convolution against our transposed
-  // one), so float32 keeps the transposed convolution.
+  // bf16 training with a few output channels (the last layer's 3 colours): each of the 4 output
+  // pixel parities gets its own 3x3 kernel, all in one convolution, interleaved by pixel_shuffle
+  // (oneDNN's transposed kernels would fill 3 of 16 lanes). Float32 keeps the transposed one.
   constexpr int64_t kMaximumPhaseOutputs = 4;
   if (bf16 && gemm_conv_enabled() && is_plain_float_cpu(weight) && is_plain_float_cpu(bias) &&
       weight.size(0) <= kMaximumPhaseOutputs && input.size(2) * input.size(3) >= minimum_pixels) {
