@@ -252,31 +252,10 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
 }
 
-// Which of our own kernel paths a run may take (all on by default; the ablation turns one off).
-struct KernelPaths {
-  bool winograd = true;
-  bool gemm_conv = true;
-  bool fused_adam = true;
-  bool few_channel_conv = true;
-  bool norm_kernels = true;
-  bool weight_copies = true;
-};
-
-cyclegan::kernels::Policy policy_of(const KernelPaths& paths) {
-  cyclegan::kernels::Policy policy;
-  policy.winograd = paths.winograd;
-  policy.gemm_conv = paths.gemm_conv;
-  policy.fused_adam = paths.fused_adam;
-  policy.few_channel_conv = paths.few_channel_conv;
-  policy.norm_kernels = paths.norm_kernels;
-  policy.bf16_weight_copies = paths.weight_copies;
-  return policy;
-}
-
 int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_t translate_images,
-              const KernelPaths& paths, const std::string& profile_out) {
+              const cyclegan::kernels::Policy& paths, const std::string& profile_out) {
   const int64_t threads = cyclegan::configure_threads(model.threads);
-  const cyclegan::kernels::PolicyGuard kernel_policy(policy_of(paths));
+  const cyclegan::kernels::PolicyGuard kernel_policy(paths);
   const cyclegan::kernels::Policy available = cyclegan::kernels::available();
   Trainer trainer(make_config(model));
   const torch::Device device = trainer.device();
@@ -331,7 +310,7 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
     images_per_second = translation_rate();
     if (paths.winograd && available.winograd_for_inference) {
       // The ResNet blocks' convolutions through Winograd without gradients.
-      cyclegan::kernels::Policy fast = policy_of(paths);
+      cyclegan::kernels::Policy fast = paths;
       fast.winograd_for_inference = true;
       const cyclegan::kernels::PolicyGuard fast_translation(fast);
       fast_images_per_second = translation_rate();
@@ -359,8 +338,11 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   {
     ConvolutionFlopCounter counter;
     trainer.set_cuda_graphs(false);
-    const cyclegan::kernels::PolicyGuard libtorch_convolutions(
-        policy_of({false, false, paths.fused_adam, false, paths.norm_kernels}));
+    cyclegan::kernels::Policy libtorch_convolutions = paths;
+    libtorch_convolutions.winograd = false;
+    libtorch_convolutions.gemm_conv = false;
+    libtorch_convolutions.few_channel_conv = false;
+    const cyclegan::kernels::PolicyGuard counting(libtorch_convolutions);
     trainer.step(real_a[warmup + steps - 1], real_b[warmup + steps - 1]);
     step_flops = counter.flops();
   }
@@ -560,9 +542,15 @@ int main(int argc, char** argv) {
     // Two warm-up steps at least: the first is the start-up figure, slower than the rest
     // (oneDNN compiles its kernels, the allocator fills), and should not be the only warm-up.
     if (*train) {
-      return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images,
-                       KernelPaths{!no_winograd, !no_gemm_conv, !no_fused_adam,
-                                   !no_few_channel_conv, !no_norm_kernels, !no_weight_copies},
+      // Which of our kernel paths the run may take (all by default; the ablation turns one off).
+      cyclegan::kernels::Policy paths;
+      paths.winograd = !no_winograd;
+      paths.gemm_conv = !no_gemm_conv;
+      paths.fused_adam = !no_fused_adam;
+      paths.few_channel_conv = !no_few_channel_conv;
+      paths.norm_kernels = !no_norm_kernels;
+      paths.bf16_weight_copies = !no_weight_copies;
+      return run_train(model, steps, std::max<int64_t>(warmup, 2), translate_images, paths,
                        profile_out);
     }
     if (*check) return run_check(model, steps, out, deterministic_cuda);
