@@ -4,9 +4,11 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "cyclegan/errors.h"
 #include "cyclegan/networks.h"
+#include "kernels/kernels.h"
 #include "test_helpers.h"
 
 namespace cyclegan {
@@ -72,6 +74,30 @@ class Networks : public ::testing::Test {
  protected:
   void SetUp() override { torch::manual_seed(0); }
 };
+
+// A run's kernel policy holds on its own thread for the guard's lifetime, and no longer.
+TEST(KernelPolicy, AGuardHoldsOnItsThreadAndRestoresThePreviousPolicy) {
+  EXPECT_EQ(kernels::policy().precision, kernels::Precision::kFloat32);
+  EXPECT_TRUE(kernels::policy().winograd);
+  {
+    kernels::Policy bf16_without_winograd;
+    bf16_without_winograd.precision = kernels::Precision::kBFloat16;
+    bf16_without_winograd.winograd = false;
+    const kernels::PolicyGuard outer(bf16_without_winograd);
+    {
+      const kernels::PolicyGuard inner(kernels::Policy::plain());
+      EXPECT_FALSE(kernels::policy().gemm_conv);
+    }
+    EXPECT_EQ(kernels::policy().precision, kernels::Precision::kBFloat16);
+    EXPECT_FALSE(kernels::policy().winograd);
+    EXPECT_TRUE(kernels::policy().gemm_conv);
+    kernels::Precision elsewhere = kernels::Precision::kBFloat16;
+    std::thread([&elsewhere] { elsewhere = kernels::policy().precision; }).join();
+    EXPECT_EQ(elsewhere, kernels::Precision::kFloat32);
+  }
+  EXPECT_EQ(kernels::policy().precision, kernels::Precision::kFloat32);
+  EXPECT_TRUE(kernels::policy().winograd);
+}
 
 TEST_F(Networks, GeneratorsMatchOfficialStateDictKeysAndShapes) {
   const auto layouts = official_layouts();
