@@ -7,11 +7,9 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <sstream>
 #include <utility>
 
-#include "cuda_graph.h"
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/distributed.h"
@@ -20,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "optimizer.h"
 #include "seeding.h"
+#include "step_graphs.h"
 
 namespace cyclegan {
 
@@ -198,7 +197,9 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
       group_(std::move(group)),
       device_(resolve_device(config.device)),
       pool_a_(config.pool_size, rank_seed(config, group_.get(), 0x9A)),
-      pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)) {
+      pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)),
+      // Data-parallel runs average gradients between the halves, outside any graph.
+      graphs_(std::make_unique<StepGraphs>(device_, config.cuda_graphs && !group_)) {
   validate(config_);
   check_precision(config_.precision, device_);
   // As the official implementation (cudnn.benchmark = True): cuDNN times its algorithms for each
@@ -265,7 +266,20 @@ void Trainer::set_learning_rate(double rate) {
 
 void Trainer::set_cuda_graphs(bool enabled) {
   config_.cuda_graphs = enabled;
-  if (!enabled) graphs_.reset();
+  graphs_->set_enabled(enabled && !group_);
+}
+
+bool Trainer::replaying_cuda_graphs() const { return graphs_->replaying(); }
+
+StepPhases Trainer::phases() {
+  return {[this](const at::Tensor& real_a, const at::Tensor& real_b, at::Tensor* fake_a,
+                 at::Tensor* fake_b) { return generator_phase(real_a, real_b, fake_a, fake_b); },
+          [this](const at::Tensor& fake_a) { return pool_a_.query(fake_a); },
+          [this](const at::Tensor& fake_b) { return pool_b_.query(fake_b); },
+          [this](const at::Tensor& real_a, const at::Tensor& real_b,
+                 const at::Tensor& pooled_fake_a, const at::Tensor& pooled_fake_b) {
+            return discriminator_phase(real_a, real_b, pooled_fake_a, pooled_fake_b);
+          }};
 }
 
 StepLosses Trainer::step(const at::Tensor& real_a, const at::Tensor& real_b) {
@@ -273,15 +287,6 @@ StepLosses Trainer::step(const at::Tensor& real_a, const at::Tensor& real_b) {
 }
 
 Trainer::~Trainer() = default;
-
-struct Trainer::StepGraphs {
-  CudaGraph generators;
-  CudaGraph discriminators;   // shares the generators' memory pool: they never run at once
-  at::Tensor real_a, real_b;  // copied in before each replay
-  at::Tensor pooled_fake_a, pooled_fake_b;  // the history pools' answers, copied in between
-  at::Tensor fake_a, fake_b;                // written by the generators' graph
-  at::Tensor generator_terms, discriminator_terms;
-};
 
 at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
                                     at::Tensor* fake_a, at::Tensor* fake_b) {
@@ -344,99 +349,25 @@ at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tens
   return at::stack({loss_d_a, loss_d_b});
 }
 
-void Trainer::capture_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b) {
-  auto graphs = std::make_unique<StepGraphs>();
-  const auto options = real_a.options().device(device_);
-  graphs->real_a = at::empty(real_a.sizes(), options);
-  graphs->real_b = at::empty(real_b.sizes(), options);
-  // fake_a = G_BA(real_b) has real_b's shape, and fake_b real_a's.
-  graphs->pooled_fake_a = at::empty(real_b.sizes(), options);
-  graphs->pooled_fake_b = at::empty(real_a.sizes(), options);
-  // The gradients the recording leaves in .grad live in the graphs' pool; every replay
-  // rewrites them in place, where the optimizers read them.
-  graphs->generators.capture(device_, [&] {
-    graphs->generator_terms =
-        generator_phase(graphs->real_a, graphs->real_b, &graphs->fake_a, &graphs->fake_b);
-  });
-  graphs->discriminators.capture(
-      device_,
-      [&] {
-        graphs->discriminator_terms = discriminator_phase(
-            graphs->real_a, graphs->real_b, graphs->pooled_fake_a, graphs->pooled_fake_b);
-      },
-      &graphs->generators);
-  graphs_ = std::move(graphs);
-}
-
-bool Trainer::replay_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b) {
-  // Data-parallel runs average gradients between the halves, outside any graph.
-  if (!device_.is_cuda() || group_ || !config_.cuda_graphs || graphs_failed_) return false;
-  if (graphs_ &&
-      !(graphs_->real_a.sizes() == real_a.sizes() && graphs_->real_b.sizes() == real_b.sizes())) {
-    graphs_.reset();  // a step kernel by kernel drops the graphs' gradients from .grad
-  }
-  if (!graphs_) {
-    // A shape's first step runs kernel by kernel: cuDNN picks its algorithms and LibTorch makes
-    // its handles and workspaces then, none of which may happen while recording.
-    std::vector<int64_t> shapes = real_a.sizes().vec();
-    for (const int64_t size : real_b.sizes()) shapes.push_back(size);
-    if (shapes != last_eager_shapes_) {
-      last_eager_shapes_ = shapes;
-      return false;
-    }
-    std::string failure;
-    try {
-      capture_step_graphs(real_a, real_b);
-    } catch (const c10::Error& e) {
-      failure = e.what_without_backtrace();
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    if (!failure.empty()) {
-      console::warn("cannot record the training step as CUDA graphs (" + failure +
-                    "); stepping kernel by kernel");
-      graphs_.reset();
-      graphs_failed_ = true;
-      return false;
-    }
-    if (!graphs_announced_) {
-      console::info("step " + std::to_string(steps_done_ + 1) +
-                    " on: replaying the training step as CUDA graphs (train.cuda_graphs)");
-      graphs_announced_ = true;
-    }
-  }
-  graphs_->real_a.copy_(real_a);
-  graphs_->real_b.copy_(real_b);
-  graphs_->generators.replay();
-  graphs_->pooled_fake_a.copy_(pool_a_.query(graphs_->fake_a));
-  graphs_->pooled_fake_b.copy_(pool_b_.query(graphs_->fake_b));
-  graphs_->discriminators.replay();
-  return true;
-}
-
 StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor& real_b_in,
                                    bool stop_requested, bool* stop_agreed) {
   const kernels::PolicyGuard kernel_policy(training_policy(config_.precision));
   GradientAverages averages(group_.get());
-  at::Tensor generator_terms;
-  at::Tensor discriminator_terms;
-  if (replay_step_graphs(real_a_in, real_b_in)) {  // both phases as CUDA graphs
-    generator_terms = graphs_->generator_terms;
-    discriminator_terms = graphs_->discriminator_terms;
-  } else {
+  StepTerms terms;
+  if (!graphs_->run(real_a_in, real_b_in, phases(), steps_done_ + 1, &terms)) {
     const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
     const at::Tensor real_b = real_b_in.to(device_);
     at::Tensor fake_a;
     at::Tensor fake_b;
     // The generators learn with the discriminators frozen...
-    generator_terms = generator_phase(real_a, real_b, &fake_a, &fake_b);
+    terms.generators = generator_phase(real_a, real_b, &fake_a, &fake_b);
     averages.start(*optimizer_g_, "averaging the generators' gradients");
     // ...then the discriminators, on the real images and fakes from the history pools.
-    discriminator_terms =
+    terms.discriminators =
         discriminator_phase(real_a, real_b, pool_a_.query(fake_a), pool_b_.query(fake_b));
     averages.start(*optimizer_d_, "averaging the discriminators' gradients");
   }
-  StepLosses losses = read_losses(generator_terms, discriminator_terms, steps_done_ + 1);
+  StepLosses losses = read_losses(terms.generators, terms.discriminators, steps_done_ + 1);
   averages.finish_and_step(*optimizer_g_);
   averages.finish_and_step(*optimizer_d_);
   if (group_) stop_requested = agree_on_losses(*group_, losses, stop_requested);
@@ -496,134 +427,40 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   return written;
 }
 
-void Trainer::write_rank_state(torch::serialize::OutputArchive& archive) const {
-  for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
-    torch::serialize::OutputArchive sub;
-    sub.write("generator", c10::IValue(pool->generator_state()));
-    sub.write("size", c10::IValue(pool->size()));
-    for (int64_t i = 0; i < pool->size(); ++i) {
-      sub.write(std::to_string(i), pool->images()[static_cast<size_t>(i)].to(torch::kCPU));
-    }
-    archive.write(key, sub);
-  }
-  archive.write("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
-}
-
-void Trainer::read_rank_state(torch::serialize::InputArchive& archive) {
-  for (const auto& [key, pool] : {std::pair{"pool_a", &pool_a_}, std::pair{"pool_b", &pool_b_}}) {
-    torch::serialize::InputArchive sub;
-    archive.read(key, sub);
-    c10::IValue generator;
-    c10::IValue size;
-    sub.read("generator", generator);
-    sub.read("size", size);
-    std::vector<at::Tensor> images(static_cast<size_t>(size.toInt()));
-    for (size_t i = 0; i < images.size(); ++i) sub.read(std::to_string(i), images[i]);
-    pool->restore(std::move(images), generator.toStringRef());
-  }
-  at::Tensor torch_generator;
-  archive.read("torch_generator", torch_generator);
-  at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
-  generator.set_state(torch_generator);
+TrainingState Trainer::training_state() const {
+  // Saving only reads through these pointers; loading goes through the non-const load_state().
+  auto* self = const_cast<Trainer*>(this);
+  return {{{"g_ab", self->g_ab_.get()},
+           {"g_ba", self->g_ba_.get()},
+           {"d_a", self->d_a_.get()},
+           {"d_b", self->d_b_.get()}},
+          {{"optimizer_g", self->optimizer_g_.get()}, {"optimizer_d", self->optimizer_d_.get()}},
+          &self->pool_a_,
+          &self->pool_b_,
+          &self->steps_done_};
 }
 
 std::string Trainer::rank_state_bytes() const {
-  torch::serialize::OutputArchive archive;
-  write_rank_state(archive);
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  return bytes.str();
+  return cyclegan::rank_state_bytes(training_state());
 }
 
 void Trainer::save_state(const fs::path& path,
                          const std::vector<std::string>& other_rank_states) const {
-  torch::serialize::OutputArchive archive;
-  auto write_module = [&](const char* key, const torch::nn::Module& module) {
-    torch::serialize::OutputArchive sub;
-    module.save(sub);
-    archive.write(key, sub);
-  };
-  write_module("g_ab", *g_ab_);
-  write_module("g_ba", *g_ba_);
-  write_module("d_a", *d_a_);
-  write_module("d_b", *d_b_);
-  for (const auto& [key, optimizer] : {std::pair{"optimizer_g", optimizer_g_.get()},
-                                       std::pair{"optimizer_d", optimizer_d_.get()}}) {
-    torch::serialize::OutputArchive sub;
-    optimizer->save(sub);
-    archive.write(key, sub);
-  }
-  write_rank_state(archive);  // rank 0's, under the keys of a single-process run
-  // The other ranks' own state, each as the bytes of its own archive.
-  archive.write("world_size", c10::IValue(static_cast<int64_t>(1 + other_rank_states.size())));
-  for (size_t i = 0; i < other_rank_states.size(); ++i) {
-    const std::string& bytes = other_rank_states[i];
-    at::Tensor blob = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
-    std::memcpy(blob.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-    archive.write("rank_state_" + std::to_string(i + 1), blob);
-  }
-  archive.write("steps_done", c10::IValue(steps_done_));
-  archive.write("format_version", c10::IValue(kCheckpointFormatVersion));
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  const std::string data = bytes.str();
-  std::string error;
-  if (!write_file_atomically(path, data.data(), data.size(), &error)) {
-    throw CheckpointError(path.string() + ": cannot write training state: " + error);
-  }
+  save_training_state(path, training_state(), other_rank_states);
 }
 
 void Trainer::load_state(const fs::path& path) {
-  graphs_.reset();  // loading replaces the parameters' storage, which the graphs have recorded
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path.string(), device_);
-    auto read_module = [&](const char* key, torch::nn::Module& module) {
-      torch::serialize::InputArchive sub;
-      archive.read(key, sub);
-      module.load(sub);
-    };
-    read_module("g_ab", *g_ab_);
-    read_module("g_ba", *g_ba_);
-    read_module("d_a", *d_a_);
-    read_module("d_b", *d_b_);
-    for (const auto& [key, optimizer] : {std::pair{"optimizer_g", optimizer_g_.get()},
-                                         std::pair{"optimizer_d", optimizer_d_.get()}}) {
-      torch::serialize::InputArchive sub;
-      archive.read(key, sub);
-      optimizer->load(sub);
-    }
-    c10::IValue written_by(static_cast<int64_t>(1));
-    archive.try_read("world_size", written_by);  // absent before distributed training existed
-    if (rank() == 0) {
-      read_rank_state(archive);
-    } else if (rank() < written_by.toInt()) {
-      at::Tensor blob;
-      archive.read("rank_state_" + std::to_string(rank()), blob);
-      std::istringstream bytes(std::string(reinterpret_cast<const char*>(blob.data_ptr<uint8_t>()),
-                                           static_cast<size_t>(blob.numel())));
-      torch::serialize::InputArchive own;
-      own.load_from(bytes, device_);
-      read_rank_state(own);
-    }
-    if (rank() == 0 && written_by.toInt() != world_size()) {
-      const std::string ranks = std::to_string(written_by.toInt());
-      console::warn(path.string() + " was written by " + ranks + " rank(s), resuming with " +
-                    std::to_string(world_size()) +
-                    ": weights, optimizer moments and the step count continue exactly; ranks "
-                    "beyond " +
-                    ranks +
-                    " start with empty history pools, and data order and epoch boundaries follow "
-                    "the new global batch");
-    }
-    c10::IValue steps;
-    archive.read("steps_done", steps);
-    steps_done_ = steps.toInt();
-  } catch (const c10::Error& e) {
-    throw CheckpointError(path.string() +
-                          ": cannot restore training state (truncated, or from "
-                          "another configuration?): " +
-                          e.what_without_backtrace());
+  graphs_->reset();  // loading replaces the parameters' storage, which the graphs have recorded
+  const int64_t written_by = load_training_state(path, training_state(), rank(), device_);
+  if (rank() == 0 && written_by != world_size()) {
+    const std::string ranks = std::to_string(written_by);
+    console::warn(path.string() + " was written by " + ranks + " rank(s), resuming with " +
+                  std::to_string(world_size()) +
+                  ": weights, optimizer moments and the step count continue exactly; ranks "
+                  "beyond " +
+                  ranks +
+                  " start with empty history pools, and data order and epoch boundaries follow "
+                  "the new global batch");
   }
 }
 
@@ -726,24 +563,6 @@ void Trainer::verify_replicas_agree(const std::string& when) {
                  "already written are complete)";
       throw DistributedError(message.str());
     }
-  }
-}
-
-void Trainer::prune_checkpoints(int64_t steps_per_epoch) const {
-  int64_t kept_newest = 0;
-  for (const fs::path& path : list_checkpoints(config_.output_dir)) {
-    const int64_t step = checkpoint_step(path);
-    // Files beyond the current step come from before a resume at an older checkpoint: training
-    // will rewrite them (identically: the run is deterministic); they are not "newest".
-    if (step > steps_done_) continue;
-    const bool newest = kept_newest < config_.keep_checkpoints;
-    const bool kept_epoch = config_.keep_every_epochs > 0 && step % steps_per_epoch == 0 &&
-                            (step / steps_per_epoch) % config_.keep_every_epochs == 0;
-    if (newest) ++kept_newest;
-    if (newest || kept_epoch) continue;
-    std::error_code error;
-    fs::remove(path, error);
-    if (error) console::warn(path.string() + ": cannot delete old checkpoint: " + error.message());
   }
 }
 

@@ -189,7 +189,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     const fs::path state = checkpoint_path(run_dir, steps_done_);
     save_state(state, other_rank_states);
     summary.checkpoints = save_networks(run_dir);
-    prune_checkpoints(steps_per_epoch);
+    prune_checkpoints(run_dir, steps_done_,
+                      {config_.keep_checkpoints, config_.keep_every_epochs, steps_per_epoch});
     log.debug("wrote checkpoint {}", state.string());
   };
 

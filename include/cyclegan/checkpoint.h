@@ -1,17 +1,25 @@
 #pragma once
 
+#include <c10/core/Device.h>
 #include <torch/nn/module.h>
 #include <torch/ordered_dict.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cyclegan/networks.h"
 #include "cyclegan/torch_file.h"
 
+namespace torch::optim {
+class Optimizer;
+}
+
 namespace cyclegan {
+
+class ImagePool;
 
 /// Version of our checkpoint layout; readers refuse newer versions with a clear message.
 constexpr int64_t kCheckpointFormatVersion = 1;
@@ -83,6 +91,44 @@ LoadedGenerator load_generator(const std::filesystem::path& path,
                                const GeneratorOverrides& overrides = {});
 
 // Training-state checkpoints of a run directory (written and read by Trainer).
+
+/// What exact resume restores, where the trainer holds it: the four networks, both optimizers'
+/// moments and step counts, this rank's history pools and the step counter (and the global CPU
+/// random generator). Data order needs no state: batches follow from (seed, step).
+struct TrainingState {
+  std::vector<std::pair<std::string, torch::nn::Module*>> networks;  ///< archive key, network
+  std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers;
+  ImagePool* pool_a = nullptr;
+  ImagePool* pool_b = nullptr;
+  int64_t* steps_done = nullptr;
+};
+
+/// Writes `state` to one file, atomically; throws CheckpointError. In a data-parallel run rank 0
+/// writes it, adding the other ranks' own parts from `other_rank_states` (rank_state_bytes() of
+/// ranks 1, 2, ...).
+void save_training_state(const std::filesystem::path& path, const TrainingState& state,
+                         const std::vector<std::string>& other_rank_states = {});
+
+/// Restores a file written by save_training_state() into `state`, with rank `rank`'s own part
+/// when the file holds it (a rank beyond the world size that wrote it keeps its history pools).
+/// Returns the number of ranks that wrote the file; throws CheckpointError naming it.
+int64_t load_training_state(const std::filesystem::path& path, const TrainingState& state,
+                            int64_t rank, c10::Device device);
+
+/// This rank's own part of `state` (history pools, random generator), serialised.
+std::string rank_state_bytes(const TrainingState& state);
+
+/// Which training-state checkpoints a run directory keeps.
+struct CheckpointRetention {
+  int64_t keep_newest = 2;         ///< train.keep_checkpoints
+  int64_t keep_every_epochs = 50;  ///< also every this many epochs' checkpoint (0: none)
+  int64_t steps_per_epoch = 1;
+};
+
+/// Deletes the checkpoints of `run_dir` up to `current_step` beyond the retention's newest,
+/// except every keep_every_epochs-th epoch's; later ones (from before a resume) are left alone.
+void prune_checkpoints(const std::filesystem::path& run_dir, int64_t current_step,
+                       const CheckpointRetention& retention);
 
 /// RUN_DIR/checkpoints/step_NNNNNNNN.pt: the training state after `step` steps.
 std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, int64_t step);

@@ -20,6 +20,8 @@
 namespace cyclegan {
 
 class ProcessGroup;
+class StepGraphs;
+struct StepPhases;
 
 /// Where a finished run left its results.
 struct RunSummary {
@@ -58,11 +60,9 @@ class Trainer {
   std::vector<std::vector<at::Tensor>> sample_rows(const at::Tensor& real_a,
                                                    const at::Tensor& real_b);
 
-  /// Writes everything exact resume needs — the four networks, both optimizers' moments and
-  /// step counts, both history pools, the random generators' states and the step counter — to
-  /// one file, atomically. Data order needs no state: batches follow from (seed, step). In a
-  /// data-parallel run rank 0 writes it, adding the other ranks' own state (history pools,
-  /// random generator) from `other_rank_states` (rank_state_bytes() of ranks 1, 2, ...).
+  /// Writes everything exact resume needs to one checkpoint file, atomically
+  /// (save_training_state, checkpoint.h). In a data-parallel run rank 0 writes it, adding the
+  /// other ranks' own state from `other_rank_states` (rank_state_bytes() of ranks 1, 2, ...).
   void save_state(const std::filesystem::path& path,
                   const std::vector<std::string>& other_rank_states = {}) const;
   /// Restores a file written by save_state(), with this rank's own state when the file holds
@@ -88,7 +88,7 @@ class Trainer {
   /// Turns config.cuda_graphs on or off from the next step on (off: drops recorded graphs).
   void set_cuda_graphs(bool enabled);
   /// Whether the last step replayed CUDA graphs.
-  bool replaying_cuda_graphs() const { return graphs_ != nullptr; }
+  bool replaying_cuda_graphs() const;
 
   GeneratorPtr g_ab() const { return g_ab_; }
   GeneratorPtr g_ba() const { return g_ba_; }
@@ -117,11 +117,7 @@ class Trainer {
   ImagePool pool_b_;
   int64_t steps_done_ = 0;
 
-  struct StepGraphs;  // the recorded halves of a step and the tensors they read and write
-  std::unique_ptr<StepGraphs> graphs_;
-  std::vector<int64_t> last_eager_shapes_;  // real_a's then real_b's sizes
-  bool graphs_failed_ = false;              // a capture failed: step kernel by kernel from then on
-  bool graphs_announced_ = false;           // the log says once that steps replay graphs
+  std::unique_ptr<StepGraphs> graphs_;  // replays the two halves on a GPU (step_graphs.h)
 
   /// The generators' half of a step: both generators' forward and backward passes, their
   /// gradients left in .grad. Returns the loss terms stacked (validity, reconstruction,
@@ -132,21 +128,15 @@ class Trainer {
   /// The discriminators' half: real -> 1, pooled fake -> 0. Returns [loss_d_a, loss_d_b].
   at::Tensor discriminator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
                                  const at::Tensor& pooled_fake_a, const at::Tensor& pooled_fake_b);
-  /// Runs both halves of the step from CUDA graphs, recording them first when this shape was
-  /// stepped once before; false when the step must run kernel by kernel instead.
-  bool replay_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b);
-  void capture_step_graphs(const at::Tensor& real_a, const at::Tensor& real_b);
 
+  /// The two halves above, for the CUDA-graph replay to record.
+  StepPhases phases();
   /// step(), and in a data-parallel run the agreement of all ranks on the losses and on
   /// whether to stop (any rank asked): every rank then stops after the same step.
   StepLosses step_and_agree(const at::Tensor& real_a, const at::Tensor& real_b, bool stop_requested,
                             bool* stop_agreed);
-  void write_rank_state(torch::serialize::OutputArchive& archive) const;
-  void read_rank_state(torch::serialize::InputArchive& archive);
-
-  /// Deletes checkpoints beyond keep_checkpoints newest, except every keep_every_epochs-th
-  /// epoch's.
-  void prune_checkpoints(int64_t steps_per_epoch) const;
+  /// The parts of this trainer that a checkpoint holds.
+  TrainingState training_state() const;
   /// Held from the first resume() or run() on: one process per run directory.
   void lock_run_directory();
   std::unique_ptr<DirectoryLock> run_directory_lock_;
