@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes cmake/library_load_order.txt, the order in which our executables name their shared
-libraries. Run it again (with Debian's /usr/bin/python3) after the LibTorch or OpenCV packages
-change; CMake reads the file and skips entries that no longer exist.
+libraries, by file name. Run it again (with Debian's /usr/bin/python3) after the LibTorch or OpenCV
+packages change; CMake finds each name in the system's library folders (find_library) and skips
+names that no longer exist.
 
 Why: Debian's LibTorch pulls in about 290 shared libraries (caffe2's OpenCV video and GDAL
 stacks among them), and the dynamic loader looks every symbol reference up in load order. The
@@ -107,8 +108,9 @@ def main(output):
         probe = build_probe(folder)
         default = bindings(probe)
         counts = collections.Counter(library for library in default.values())
+        # The loader and the kernel's vDSO come first whatever the executable names.
         order = [library for library, _ in counts.most_common()
-                 if library != probe and "/ld-linux" not in library]
+                 if library != probe and "/ld-linux" not in library and "linux-vdso" not in library]
         for _ in range(20):
             changed = strong_changes(default, bindings(probe, order))
             if not changed:
@@ -126,8 +128,7 @@ def main(output):
                 "# our executables name first, most bound-to first. Lookups per start: "
                 f"{checks_default} -> {checks_ordered}.\n")
         for library in order:
-            f.write(os.path.realpath(os.path.dirname(library)) + "/" +
-                    os.path.basename(library) + "\n")
+            f.write(os.path.basename(library) + "\n")
     print(f"{output}: {len(order)} libraries; library checks per start {checks_default} -> "
           f"{checks_ordered}")
 
