@@ -13,7 +13,7 @@
 #include "cyclegan/config.h"
 #include "cyclegan/data.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/html_report.h"
+#include "cyclegan/report.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/runtime.h"

@@ -17,7 +17,6 @@
 #include "cyclegan/data.h"
 #include "cyclegan/distributed.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/html_report.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/report.h"
 #include "cyclegan/schedule.h"

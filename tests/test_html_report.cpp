@@ -1,4 +1,4 @@
-#include "cyclegan/html_report.h"
+#include "cyclegan/report.h"
 
 #include <gtest/gtest.h>
 

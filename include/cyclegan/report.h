@@ -1,11 +1,15 @@
 #pragma once
 
+// What a training run reports: losses.csv, sample grids, and report.html, the page built from
+// them and the rest of the run directory.
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cyclegan/losses.h"
@@ -43,5 +47,20 @@ class LossLog {
 /// Lays out images as a grid: rows[r][c] is [3, H, W] (or [1, 3, H, W]) in [-1, 1], all the same
 /// size; a white 2-pixel gutter separates cells. Returns [3, H_total, W_total].
 at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows);
+
+/// `text` with &, <, >, " and ' replaced by HTML entities.
+std::string html_escape(std::string_view text);
+
+/// The report page for a run directory (config.yaml, losses.csv, samples/, checkpoints/, network
+/// files) as HTML5 text: header, throughput summary, loss curves as inline SVG, sample grids
+/// (relative links into samples/), the configuration and the checkpoint list: one static page that
+/// opens from disk with no server and no network. Missing or malformed inputs are shown as such,
+/// never fatal. Throws DataError when `run_dir` is not a directory.
+std::string render_html_report(const std::filesystem::path& run_dir);
+
+/// Writes the page to run_dir/report.html atomically and returns that path. Throws DataError
+/// naming the directory when `run_dir` is not a directory, or naming the file when it cannot be
+/// written.
+std::filesystem::path write_html_report(const std::filesystem::path& run_dir);
 
 }  // namespace cyclegan

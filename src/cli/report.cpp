@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "cyclegan/html_report.h"
+#include "cyclegan/report.h"
 
 namespace cyclegan::cli {
 

@@ -1,4 +1,5 @@
-#include "cyclegan/html_report.h"
+// report.html (report.h): the run directory read back and laid out as one static page.
+#include "cyclegan/report.h"
 
 #include <sys/stat.h>
 
