@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers with libFuzzer: fuzz_config (YAML configs) and fuzz_image (image decoding and
 # the training transforms). Builds them in build-sanitize/ if needed (ASan + UBSan), replays
-# fuzz/regressions/<target>/, then fuzzes each target for SECONDS from a temporary copy of its
-# seed corpus fuzz/corpus/<target>/ (the repository is not modified). Exits 1 on any crash, leak,
-# timeout, out-of-memory or sanitizer report, keeping the input under
+# fuzz/regressions/<target>/, then fuzzes the targets side by side for SECONDS, each from a
+# temporary copy of its seed corpus fuzz/corpus/<target>/ (the repository is not modified). Exits 1
+# on any crash, leak, timeout, out-of-memory or sanitizer report, keeping the input under
 # build-sanitize/fuzz-artifacts/<target>/.
 #   scripts/fuzz.sh          # 60 s per target
 #   scripts/fuzz.sh 600
@@ -28,12 +28,17 @@ artifacts=$SANITIZE_BUILD_DIR/fuzz-artifacts
 status=0
 summaries=()
 
+# set_options TARGET: libFuzzer's options for TARGET, in the array `options`.
+set_options() {
+  options=(-rss_limit_mb=4096 -timeout=10 "-max_len=${MAX_LEN[$1]}"
+           "-artifact_prefix=$artifacts/$1/")
+  if [[ -f fuzz/$1.dict ]]; then options+=("-dict=fuzz/$1.dict"); fi
+}
+
 for target in "${TARGETS[@]}"; do
   binary=$SANITIZE_BUILD_DIR/$target
   mkdir -p "$artifacts/$target" "$work/$target"
-  options=(-rss_limit_mb=4096 -timeout=10 "-max_len=${MAX_LEN[$target]}"
-           "-artifact_prefix=$artifacts/$target/")
-  if [[ -f fuzz/$target.dict ]]; then options+=("-dict=fuzz/$target.dict"); fi
+  set_options "$target"
 
   # Inputs that once crashed: each runs once and must pass.
   regressions=()
@@ -50,14 +55,23 @@ for target in "${TARGETS[@]}"; do
       status=1
     fi
   fi
+done
 
+# The targets fuzz side by side, one core each (libFuzzer runs one process per target).
+declare -A pids started
+for target in "${TARGETS[@]}"; do
   cp -R "fuzz/corpus/$target" "$work/$target/corpus"
+  set_options "$target"
+  started[$target]=$SECONDS
+  "$SANITIZE_BUILD_DIR/$target" "${options[@]}" -max_total_time="$SECONDS_PER_TARGET" \
+    -print_final_stats=1 "$work/$target/corpus" >"$work/$target.log" 2>&1 &
+  pids[$target]=$!
+done
+for target in "${TARGETS[@]}"; do
   log=$work/$target.log
   rc=0
-  started=$SECONDS
-  "$binary" "${options[@]}" -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
-    "$work/$target/corpus" >"$log" 2>&1 || rc=$?
-  elapsed=$((SECONDS - started > 0 ? SECONDS - started : 1))
+  wait "${pids[$target]}" || rc=$?
+  elapsed=$((SECONDS - started[$target] > 0 ? SECONDS - started[$target] : 1))
 
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   speed=$(( ${runs:-0} / elapsed ))
