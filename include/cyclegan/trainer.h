@@ -55,25 +55,15 @@ class Trainer {
   /// run() returns with `interrupted` set.
   RunSummary run(const std::atomic<bool>* stop = nullptr);
 
-  /// Sample rows for one A and one B image ([1, C, H, W]): original, translated, reconstructed,
-  /// identity; computed without gradients and without touching training state.
-  std::vector<std::vector<at::Tensor>> sample_rows(const at::Tensor& real_a,
-                                                   const at::Tensor& real_b);
-
   /// Writes everything exact resume needs to one checkpoint file, atomically
   /// (save_training_state, checkpoint.h). In a data-parallel run rank 0 writes it, adding the
-  /// other ranks' own state from `other_rank_states` (rank_state_bytes() of ranks 1, 2, ...).
+  /// other ranks' own state from `other_rank_states` (their rank_state_bytes()).
   void save_state(const std::filesystem::path& path,
                   const std::vector<std::string>& other_rank_states = {}) const;
   /// Restores a file written by save_state(), with this rank's own state when the file holds
   /// it (a rank beyond the world size that wrote it starts with empty history pools); throws
   /// CheckpointError naming it.
   void load_state(const std::filesystem::path& path);
-  /// This rank's own part of the training state (history pools, random generator), serialised.
-  std::string rank_state_bytes() const;
-  /// Compares checksums of the four networks across ranks; throws DistributedError naming the
-  /// rank whose weights differ from rank 0's. No-op without a process group.
-  void verify_replicas_agree(const std::string& when);
 
   /// Continues the run in config.output_dir: restores `checkpoint`, or when it is empty the
   /// newest checkpoint that loads (one that does not is reported by name and the one before it
@@ -81,10 +71,6 @@ class Trainer {
   /// restored step. Returns the checkpoint used; throws CheckpointError when none loads.
   std::filesystem::path resume(const std::filesystem::path& checkpoint = {});
 
-  /// Writes g_AB.pt, g_BA.pt, d_A.pt, d_B.pt (each atomically) into `dir`.
-  std::vector<std::filesystem::path> save_networks(const std::filesystem::path& dir) const;
-
-  void set_learning_rate(double rate);
   /// Turns config.cuda_graphs on or off from the next step on (off: drops recorded graphs).
   void set_cuda_graphs(bool enabled);
   /// Whether the last step replayed CUDA graphs.
@@ -101,6 +87,21 @@ class Trainer {
   const TrainConfig& config() const { return config_; }
 
  private:
+  /// Sample rows for one A and one B image ([1, C, H, W]): original, translated, reconstructed,
+  /// identity; computed without gradients and without touching training state.
+  std::vector<std::vector<at::Tensor>> sample_rows(const at::Tensor& real_a,
+                                                   const at::Tensor& real_b);
+
+  /// This rank's own part of the training state (history pools, random generator), serialised.
+  std::string rank_state_bytes() const;
+  /// Compares checksums of the four networks across ranks; throws DistributedError naming the
+  /// rank whose weights differ from rank 0's. No-op without a process group.
+  void verify_replicas_agree(const std::string& when);
+  /// Writes g_AB.pt, g_BA.pt, d_A.pt, d_B.pt (each atomically) into `dir`.
+  std::vector<std::filesystem::path> save_networks(const std::filesystem::path& dir) const;
+
+  void set_learning_rate(double rate);
+
   TrainConfig config_;
   std::shared_ptr<ProcessGroup> group_;  // null in a single-process run
   torch::Device device_;
