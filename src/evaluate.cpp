@@ -13,9 +13,9 @@
 #include "cyclegan/config.h"
 #include "cyclegan/data.h"
 #include "cyclegan/errors.h"
-#include "cyclegan/report.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/networks.h"
+#include "cyclegan/report.h"
 #include "cyclegan/runtime.h"
 #include "cyclegan/translate.h"
 
