@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <string>
+#include <utility>
 
 #include "console_log.h"
 #include "cuda_graph.h"
@@ -20,7 +21,8 @@ struct StepGraphs::Recording {
   StepTerms terms;
 };
 
-StepGraphs::StepGraphs(c10::Device device, bool enabled) : device_(device), enabled_(enabled) {}
+StepGraphs::StepGraphs(c10::Device device, bool enabled, StepPhases phases)
+    : device_(device), enabled_(enabled), phases_(std::move(phases)) {}
 StepGraphs::~StepGraphs() = default;
 
 void StepGraphs::reset() { recording_.reset(); }
@@ -30,8 +32,7 @@ void StepGraphs::set_enabled(bool enabled) {
   if (!enabled) recording_.reset();
 }
 
-void StepGraphs::record(const at::Tensor& real_a, const at::Tensor& real_b,
-                        const StepPhases& phases) {
+void StepGraphs::record(const at::Tensor& real_a, const at::Tensor& real_b) {
   auto recording = std::make_unique<Recording>();
   const auto options = real_a.options().device(device_);
   recording->real_a = at::empty(real_a.sizes(), options);
@@ -41,20 +42,20 @@ void StepGraphs::record(const at::Tensor& real_a, const at::Tensor& real_b,
   recording->pooled_fake_b = at::empty(real_a.sizes(), options);
   Recording& r = *recording;
   r.generators.capture(device_, [&] {
-    r.terms.generators = phases.generators(r.real_a, r.real_b, &r.fake_a, &r.fake_b);
+    r.terms.generators = phases_.generators(r.real_a, r.real_b, &r.fake_a, &r.fake_b);
   });
   r.discriminators.capture(
       device_,
       [&] {
         r.terms.discriminators =
-            phases.discriminators(r.real_a, r.real_b, r.pooled_fake_a, r.pooled_fake_b);
+            phases_.discriminators(r.real_a, r.real_b, r.pooled_fake_a, r.pooled_fake_b);
       },
       &r.generators);
   recording_ = std::move(recording);
 }
 
-bool StepGraphs::run(const at::Tensor& real_a, const at::Tensor& real_b, const StepPhases& phases,
-                     int64_t step, StepTerms* terms) {
+bool StepGraphs::run(const at::Tensor& real_a, const at::Tensor& real_b, int64_t step,
+                     StepTerms* terms) {
   if (!enabled_ || !device_.is_cuda() || failed_) return false;
   if (recording_ && !(recording_->real_a.sizes() == real_a.sizes() &&
                       recording_->real_b.sizes() == real_b.sizes())) {
@@ -71,7 +72,7 @@ bool StepGraphs::run(const at::Tensor& real_a, const at::Tensor& real_b, const S
     }
     std::string failure;
     try {
-      record(real_a, real_b, phases);
+      record(real_a, real_b);
     } catch (const c10::Error& e) {
       failure = e.what_without_backtrace();
     } catch (const std::exception& e) {
@@ -94,8 +95,8 @@ bool StepGraphs::run(const at::Tensor& real_a, const at::Tensor& real_b, const S
   r.real_a.copy_(real_a);
   r.real_b.copy_(real_b);
   r.generators.replay();
-  r.pooled_fake_a.copy_(phases.pool_a(r.fake_a));
-  r.pooled_fake_b.copy_(phases.pool_b(r.fake_b));
+  r.pooled_fake_a.copy_(phases_.pool_a(r.fake_a));
+  r.pooled_fake_b.copy_(phases_.pool_b(r.fake_b));
   r.discriminators.replay();
   *terms = r.terms;
   return true;

@@ -38,16 +38,15 @@ struct StepTerms {
 /// goes on kernel by kernel.
 class StepGraphs {
  public:
-  /// Replays only where `enabled` and `device` is a GPU.
-  StepGraphs(c10::Device device, bool enabled);
+  /// Records `phases`; replays only where `enabled` and `device` is a GPU.
+  StepGraphs(c10::Device device, bool enabled, StepPhases phases);
   ~StepGraphs();
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
 
   /// Runs step number `step` from the graphs and returns its terms, or returns false without
   /// running anything when the caller must run the step kernel by kernel.
-  bool run(const at::Tensor& real_a, const at::Tensor& real_b, const StepPhases& phases,
-           int64_t step, StepTerms* terms);
+  bool run(const at::Tensor& real_a, const at::Tensor& real_b, int64_t step, StepTerms* terms);
 
   /// Off: drops the recorded graphs; on: records again from the next steps.
   void set_enabled(bool enabled);
@@ -58,10 +57,11 @@ class StepGraphs {
 
  private:
   struct Recording;  // the two graphs and the tensors they read and write
-  void record(const at::Tensor& real_a, const at::Tensor& real_b, const StepPhases& phases);
+  void record(const at::Tensor& real_a, const at::Tensor& real_b);
 
   c10::Device device_;
   bool enabled_;
+  StepPhases phases_;
   std::unique_ptr<Recording> recording_;
   std::vector<int64_t> last_eager_shapes_;  // real_a's then real_b's sizes
   bool failed_ = false;                     // a recording failed: kernel by kernel from then on

@@ -199,7 +199,7 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
       pool_a_(config.pool_size, rank_seed(config, group_.get(), 0x9A)),
       pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)),
       // Data-parallel runs average gradients between the halves, outside any graph.
-      graphs_(std::make_unique<StepGraphs>(device_, config.cuda_graphs && !group_)) {
+      graphs_(std::make_unique<StepGraphs>(device_, config.cuda_graphs && !group_, phases())) {
   validate(config_);
   check_precision(config_.precision, device_);
   // As the official implementation (cudnn.benchmark = True): cuDNN times its algorithms for each
@@ -354,7 +354,7 @@ StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor
   const kernels::PolicyGuard kernel_policy(training_policy(config_.precision));
   GradientAverages averages(group_.get());
   StepTerms terms;
-  if (!graphs_->run(real_a_in, real_b_in, phases(), steps_done_ + 1, &terms)) {
+  if (!graphs_->run(real_a_in, real_b_in, steps_done_ + 1, &terms)) {
     const at::Tensor real_a = real_a_in.to(device_);  // [N, C, H, W]
     const at::Tensor real_b = real_b_in.to(device_);
     at::Tensor fake_a;
