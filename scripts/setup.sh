@@ -87,8 +87,8 @@ else
   echo "setup: all packages present" >&2
 fi
 
-echo "setup: configuring and building $BUILD_DIR (a first build compiles ~70 LibTorch files:" \
-     "tens of minutes on 2 cores; ninja shows each)" >&2
+echo "setup: configuring and building $BUILD_DIR (a first build compiles ~20 batches of LibTorch" \
+     "code: several minutes on 2 cores; ninja shows each)" >&2
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 targets=()
 for target in "$@"; do targets+=(--target "$target"); done

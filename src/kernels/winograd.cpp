@@ -25,7 +25,7 @@ using onednn::memory;
 using onednn::plain;
 
 // One convolution shape's oneDNN primitives, built once: building them JIT-compiles kernels.
-struct Plan {
+struct WinogradPlan {
   dnnl::convolution_forward::primitive_desc forward_desc;
   dnnl::convolution_forward forward;
   dnnl::convolution_backward_data::primitive_desc data_desc;
@@ -35,18 +35,18 @@ struct Plan {
 };
 
 // batch, input channels, output channels, height, width
-using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;
+using WinogradShape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;
 
-memory::dims input_dims(const Shape& s) {
+memory::dims input_dims(const WinogradShape& s) {
   return {std::get<0>(s), std::get<1>(s), std::get<3>(s), std::get<4>(s)};
 }
-memory::dims weight_dims(const Shape& s) { return {std::get<2>(s), std::get<1>(s), 3, 3}; }
-memory::dims output_dims(const Shape& s) {
+memory::dims weight_dims(const WinogradShape& s) { return {std::get<2>(s), std::get<1>(s), 3, 3}; }
+memory::dims output_dims(const WinogradShape& s) {
   return {std::get<0>(s), std::get<2>(s), std::get<3>(s) - 2, std::get<4>(s) - 2};
 }
 
 // Null when oneDNN has no Winograd kernel for this shape on this CPU.
-std::shared_ptr<Plan> make_plan(const Shape& shape) {
+std::shared_ptr<WinogradPlan> make_winograd_plan(const WinogradShape& shape) {
   const memory::desc src = any_layout(input_dims(shape));
   const memory::desc weights = any_layout(weight_dims(shape));
   const memory::desc bias = any_layout({std::get<2>(shape)});
@@ -55,7 +55,7 @@ std::shared_ptr<Plan> make_plan(const Shape& shape) {
   const memory::dims stride = {1, 1};
   const memory::dims padding = {0, 0};
   try {
-    auto plan = std::make_shared<Plan>();
+    auto plan = std::make_shared<WinogradPlan>();
     plan->forward_desc = dnnl::convolution_forward::primitive_desc(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights,
                                         bias, dst, stride, padding, padding),
@@ -77,17 +77,17 @@ std::shared_ptr<Plan> make_plan(const Shape& shape) {
   }
 }
 
-std::shared_ptr<Plan> plan_for(const Shape& shape) {
-  static RecentlyUsed<Shape, std::shared_ptr<Plan>> plans(onednn::kMostPlans);
-  return plans.get(shape, [&] { return make_plan(shape); });
+std::shared_ptr<WinogradPlan> winograd_plan_for(const WinogradShape& shape) {
+  static RecentlyUsed<WinogradShape, std::shared_ptr<WinogradPlan>> plans(onednn::kMostPlans);
+  return plans.get(shape, [&] { return make_winograd_plan(shape); });
 }
 
-Shape shape_of(const at::Tensor& input, const at::Tensor& weight) {
+WinogradShape shape_of(const at::Tensor& input, const at::Tensor& weight) {
   return {input.size(0), input.size(1), weight.size(0), input.size(2), input.size(3)};
 }
 
-at::Tensor run_forward(const Plan& plan, const Shape& shape, const at::Tensor& input,
-                       const at::Tensor& weight, const at::Tensor& bias) {
+at::Tensor run_forward(const WinogradPlan& plan, const WinogradShape& shape,
+                       const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
   dnnl::stream stream(cpu_engine());
   at::Tensor input_storage;
   at::Tensor weight_storage;
@@ -115,9 +115,9 @@ class WinogradConvolution : public torch::autograd::Function<WinogradConvolution
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
                             const at::Tensor& weight, const at::Tensor& bias) {
-    const Shape shape = shape_of(input, weight);
+    const WinogradShape shape = shape_of(input, weight);
     context->save_for_backward({input, weight});
-    return run_forward(*plan_for(shape), shape, input, weight, bias);
+    return run_forward(*winograd_plan_for(shape), shape, input, weight, bias);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
@@ -125,8 +125,8 @@ class WinogradConvolution : public torch::autograd::Function<WinogradConvolution
     const auto saved = context->get_saved_variables();
     const at::Tensor& input = saved[0];
     const at::Tensor& weight = saved[1];
-    const Shape shape = shape_of(input, weight);
-    const Plan& plan = *plan_for(shape);
+    const WinogradShape shape = shape_of(input, weight);
+    const WinogradPlan& plan = *winograd_plan_for(shape);
     const at::Tensor grad_output = gradients[0].contiguous();
     dnnl::stream stream(cpu_engine());
     const memory plain_grad_output = plain(grad_output, output_dims(shape), Layout::nchw);
@@ -192,7 +192,7 @@ constexpr int64_t kMinimumInferencePixels = 24 * 24;
 
 bool winograd_available() {
 #ifdef CYCLEGAN_HAVE_DNNL
-  static const bool available = plan_for(Shape{1, 16, 16, 10, 10}) != nullptr;
+  static const bool available = winograd_plan_for(WinogradShape{1, 16, 16, 10, 10}) != nullptr;
   return available;
 #else
   return false;
@@ -222,8 +222,8 @@ at::Tensor winograd_conv3x3(const at::Tensor& input, const at::Tensor& weight,
                           (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
     if (training ||
         (winograd_for_inference() && input.size(2) * input.size(3) >= kMinimumInferencePixels)) {
-      const Shape shape = shape_of(input, weight);
-      if (const auto plan = plan_for(shape)) {
+      const WinogradShape shape = shape_of(input, weight);
+      if (const auto plan = winograd_plan_for(shape)) {
         if (training) {
           return WinogradConvolution::apply(input.contiguous(), weight.contiguous(),
                                             bias.contiguous());
