@@ -259,6 +259,12 @@ GeneratorOptions infer_generator_options(const StateDict& weights, const std::st
                           ": holds a PatchGAN discriminator (net_D), a generator was "
                           "expected (net_G_A / net_G_B, g_AB.pt / g_BA.pt)");
   }
+  if (const at::Tensor* first = find_weight(weights, "net.0.weight");
+      first != nullptr && first->dim() == 4 && first->size(2) == 1) {
+    throw CheckpointError(origin +
+                          ": holds a PixelGAN discriminator (net_D), a generator was "
+                          "expected (net_G_A / net_G_B, g_AB.pt / g_BA.pt)");
+  }
   throw CheckpointError(origin + ": not a known generator layout (first keys: " +
                         first_keys(weights) + "); pass --arch to say which it is");
 }

@@ -16,6 +16,7 @@
 
 #include "cyclegan/errors.h"
 #include "cyclegan/networks.h"
+#include "cyclegan/schedule.h"
 
 namespace cyclegan {
 namespace {
@@ -45,6 +46,15 @@ const std::vector<Field>& fields() {
       {"data", "batch_size", &TrainConfig::batch_size, 1, "images per domain per step"},
       {"data", "workers", &TrainConfig::workers, 1, "threads decoding and augmenting images"},
       {"data", "prefetch", &TrainConfig::prefetch, 1, "batches prepared ahead of the step"},
+      {"data", "max_dataset_size", &TrainConfig::max_dataset_size, 0,
+       "train on the first N images of each domain, in name order (official "
+       "--max_dataset_size); 0 = all"},
+      {"data", "serial_batches", &TrainConfig::serial_batches, kNoMin,
+       "take A and B images in name order, position p pairing A[p mod |A|] with B[p mod |B|] "
+       "(official --serial_batches), instead of a shuffled A and a random B"},
+      {"data", "direction", &TrainConfig::direction, kNoMin,
+       "AtoB, or BtoA: trainB/ testB/ are read as domain A and trainA/ testA/ as B, so g_AB "
+       "translates B images to A (official --direction)"},
       {"model", "input_dim", &TrainConfig::input_dim, 1,
        "training image side in pixels (the crop size); a multiple the generator accepts"},
       {"model", "channels", &TrainConfig::channels, 1, "image channels (3 = RGB)"},
@@ -55,12 +65,28 @@ const std::vector<Field>& fields() {
        "filters in the generators' first layer (ngf)"},
       {"model", "disc_n_filters", &TrainConfig::disc_n_filters, 1,
        "filters in the discriminators' first layer (ndf)"},
+      {"model", "disc_type", &TrainConfig::disc_type, kNoMin,
+       "discriminator (official --netD): patchgan (overlapping patches, disc_n_layers deep; "
+       "official basic and n_layers) or pixel (a 1x1 PixelGAN, one score per pixel)"},
       {"model", "disc_n_layers", &TrainConfig::disc_n_layers, 1,
-       "stride-2 layers of the PatchGAN discriminator (3 = 70x70 patches)"},
+       "stride-2 layers of the patchgan discriminator (3 = 70x70 patches; official --n_layers_D)"},
       {"model", "dropout", &TrainConfig::dropout, kNoMin, "dropout 0.5 in the generators"},
+      {"model", "init_type", &TrainConfig::init_type, kNoMin,
+       "initial weights of every convolution (official --init_type): normal N(0, init_gain), "
+       "xavier (Glorot normal x init_gain), kaiming (He normal, fan in), orthogonal (x init_gain); "
+       "biases 0"},
+      {"model", "init_gain", &TrainConfig::init_gain, 0,
+       "scale of init_type normal, xavier and orthogonal (official --init_gain)"},
       {"train", "epochs", &TrainConfig::epochs, 0, "epochs at the initial learning rate"},
       {"train", "decay_epochs", &TrainConfig::decay_epochs, 0,
-       "further epochs with the rate falling linearly towards 0"},
+       "further epochs; with lr_policy linear the rate falls towards 0 over them"},
+      {"train", "lr_policy", &TrainConfig::lr_policy, kNoMin,
+       "learning-rate policy per epoch (official --lr_policy): linear (constant for epochs, then "
+       "falling over decay_epochs), step (x0.1 every lr_step_epochs), plateau (x0.2 after 5 "
+       "epochs whose mean generator loss is not 1 % below the best), cosine (annealed to 0 over "
+       "epochs)"},
+      {"train", "lr_step_epochs", &TrainConfig::lr_step_epochs, 1,
+       "epochs between the x0.1 steps of lr_policy step (official --lr_decay_iters)"},
       {"train", "max_steps", &TrainConfig::max_steps, 0,
        "stop after this many steps in total; 0 = no limit"},
       {"train", "learning_rate", &TrainConfig::learning_rate, 0, "Adam learning rate"},
@@ -72,6 +98,12 @@ const std::vector<Field>& fields() {
        "weight of the cycle-reconstruction L1 loss"},
       {"train", "lambda_id", &TrainConfig::lambda_id, 0,
        "weight of the identity L1 loss; 0 skips the identity passes"},
+      {"train", "gan_mode", &TrainConfig::gan_mode, kNoMin,
+       "adversarial objective (official --gan_mode): lsgan (least squares, the paper's), vanilla "
+       "(binary cross-entropy on logits), wgangp (Wasserstein, with lambda_gp's penalty)"},
+      {"train", "lambda_gp", &TrainConfig::lambda_gp, 0,
+       "gan_mode wgangp: weight of the gradient penalty on the discriminators; 0 = none, as the "
+       "official trainer (which never calls its penalty)"},
       {"train", "pool_size", &TrainConfig::pool_size, 0,
        "history of generated images shown to the discriminators; 0 = none"},
       {"train", "seed", &TrainConfig::seed, 0, "seed for weights, data order and augmentation"},
@@ -450,10 +482,14 @@ void validate(const TrainConfig& config, const std::string& origin) {
                       std::to_string(multiple) + " for generator " + generator + ", got " +
                       std::to_string(config.input_dim));
   }
+  if (config.disc_type != "patchgan" && config.disc_type != "pixel") {
+    throw ConfigError(prefix + "key 'model.disc_type' must be patchgan or pixel, got '" +
+                      config.disc_type + "'");
+  }
   // The PatchGAN halves the image n_layers times and then applies two 4x4 stride-1 convs.
   // (Bounded first: shifting by 64 or more is undefined.)
-  if (config.disc_n_layers < 1 || config.disc_n_layers > 20 ||
-      (config.input_dim >> config.disc_n_layers) - 2 < 1) {
+  if (config.disc_type == "patchgan" && (config.disc_n_layers < 1 || config.disc_n_layers > 20 ||
+                                         (config.input_dim >> config.disc_n_layers) - 2 < 1)) {
     throw ConfigError(prefix + "key 'model.disc_n_layers' = " +
                       std::to_string(config.disc_n_layers) + " leaves no patch at input_dim " +
                       std::to_string(config.input_dim) + "; use fewer layers or larger images");
@@ -474,6 +510,28 @@ void validate(const TrainConfig& config, const std::string& origin) {
   if (config.epochs < 0 || config.decay_epochs < 0 ||
       (config.epochs == 0 && config.decay_epochs == 0)) {  // (their sum may overflow)
     throw ConfigError(prefix + "keys 'train.epochs' + 'train.decay_epochs' must be >= 1");
+  }
+  const auto& inits = init_types();
+  if (std::find(inits.begin(), inits.end(), config.init_type) == inits.end()) {
+    throw ConfigError(prefix +
+                      "key 'model.init_type' must be normal, xavier, kaiming or orthogonal, got '" +
+                      config.init_type + "'");
+  }
+  if (config.gan_mode != "lsgan" && config.gan_mode != "vanilla" && config.gan_mode != "wgangp") {
+    throw ConfigError(prefix + "key 'train.gan_mode' must be lsgan, vanilla or wgangp, got '" +
+                      config.gan_mode + "'");
+  }
+  const auto& policies = learning_rate_policies();
+  if (std::find(policies.begin(), policies.end(), config.lr_policy) == policies.end()) {
+    throw ConfigError(prefix +
+                      "key 'train.lr_policy' must be linear, step, plateau or cosine, got '" +
+                      config.lr_policy + "'");
+  }
+  if (config.lr_policy == "cosine" && config.epochs < 1) {
+    throw ConfigError(prefix +
+                      "key 'train.epochs' must be >= 1 with lr_policy cosine (the epochs it "
+                      "anneals over), got " +
+                      std::to_string(config.epochs));
   }
   const std::string& device = config.device;
   const bool device_ok = device == "auto" || device == "cpu" || device == "cuda" ||
@@ -496,6 +554,10 @@ void validate(const TrainConfig& config, const std::string& origin) {
   if (config.lr_scaling != "keep" && config.lr_scaling != "linear") {
     throw ConfigError(prefix + "key 'distributed.lr_scaling' must be keep or linear, got '" +
                       config.lr_scaling + "'");
+  }
+  if (config.direction != "AtoB" && config.direction != "BtoA") {
+    throw ConfigError(prefix + "key 'data.direction' must be AtoB or BtoA, got '" +
+                      config.direction + "'");
   }
   if (config.data_root.empty()) throw ConfigError(prefix + "key 'data.root' must not be empty");
   if (config.output_dir.empty()) throw ConfigError(prefix + "key 'output.dir' must not be empty");

@@ -85,8 +85,14 @@ UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options)
     throw DataError("crop size " + std::to_string(options_.transform.crop_size) +
                     " is larger than load size " + std::to_string(options_.transform.load_size));
   }
-  files_a_ = list_images(options_.root / (options_.split + "A"));
-  files_b_ = list_images(options_.root / (options_.split + "B"));
+  const std::string first = options_.swap_domains ? "B" : "A";
+  const std::string second = options_.swap_domains ? "A" : "B";
+  files_a_ = list_images(options_.root / (options_.split + first));
+  files_b_ = list_images(options_.root / (options_.split + second));
+  for (auto* files : {&files_a_, &files_b_}) {
+    if (options_.max_images > 0 && static_cast<int64_t>(files->size()) > options_.max_images)
+      files->resize(static_cast<size_t>(options_.max_images));
+  }
   const int64_t epoch_images = std::max(size_a(), size_b());
   steps_per_epoch_ = std::max<int64_t>(1, epoch_images / global_batch());
   // Loader threads run beside the training step: one OpenCV thread each, so the workers do not
@@ -118,7 +124,7 @@ const std::vector<int64_t>& UnpairedLoader::epoch_order_a(int64_t epoch) const {
     // A fresh permutation of A for every pass, so a smaller A is still seen uniformly.
     std::vector<int64_t> pass(files_a_.size());
     std::iota(pass.begin(), pass.end(), 0);
-    for (int64_t i = static_cast<int64_t>(pass.size()) - 1; i > 0; --i) {
+    for (int64_t i = static_cast<int64_t>(pass.size()) - 1; i > 0 && !options_.serial; --i) {
       std::swap(pass[i], pass[uniform_below(generator, i + 1)]);
     }
     order.insert(order.end(), pass.begin(), pass.end());
@@ -146,7 +152,8 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
     const uint64_t item = mix_seed({options_.seed, static_cast<uint64_t>(global_step),
                                     static_cast<uint64_t>(first_item() + i)});
     std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
-    const int64_t index_b = uniform_below(pick_b, size_b());
+    const int64_t position = batch.step_in_epoch * global_batch() + first_item() + i;
+    const int64_t index_b = options_.serial ? position % size_b() : uniform_below(pick_b, size_b());
     const at::Tensor image_a = load_usable(files_a_, indices_a[i], mix_seed({item, 0xA1}));
     const at::Tensor image_b = load_usable(files_b_, index_b, mix_seed({item, 0xB1}));
     // memcpy rather than copy_: no LibTorch parallel region on a loader thread.

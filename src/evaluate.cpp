@@ -125,8 +125,17 @@ double ssim(const at::Tensor& a_in, const at::Tensor& b_in) {
 Evaluation evaluate_run(const EvaluateOptions& options) {
   const fs::path run_dir = options.run_dir;
   fs::path data_root = options.data_root;
+  bool swapped = false;  // data.direction BtoA: the run's domain A is the B folders
   if (data_root.empty()) {
-    data_root = load_train_config(run_dir / "config.yaml").data_root;
+    const TrainConfig run_config = load_train_config(run_dir / "config.yaml");
+    data_root = run_config.data_root;
+    swapped = run_config.direction == "BtoA";
+  } else if (std::error_code error; fs::exists(run_dir / "config.yaml", error)) {
+    try {
+      swapped = load_train_config(run_dir / "config.yaml").direction == "BtoA";
+    } catch (const ConfigError& e) {
+      spdlog::warn("{}; taking testA/ as domain A", e.what());
+    }
   }
   const LoadedGenerator g_ab = load_generator(run_dir / "g_AB.pt");
   const LoadedGenerator g_ba = load_generator(run_dir / "g_BA.pt");
@@ -145,8 +154,9 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
     const LoadedGenerator& forward;
     const LoadedGenerator& backward;
   };
-  const std::vector<Direction> directions = {{"A2B", "A", "B", g_ab, g_ba},
-                                             {"B2A", "B", "A", g_ba, g_ab}};
+  const std::string a = swapped ? "B" : "A";
+  const std::string b = swapped ? "A" : "B";
+  const std::vector<Direction> directions = {{"A2B", a, b, g_ab, g_ba}, {"B2A", b, a, g_ba, g_ab}};
   std::map<std::string, std::vector<ImageRow>> rows;
   torch::InferenceMode inference;
   for (const Direction& direction : directions) {

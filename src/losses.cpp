@@ -2,10 +2,53 @@
 
 #include <torch/torch.h>
 
+#include <stdexcept>
+
+#include "kernels/kernels.h"
+
 namespace cyclegan {
 
 at::Tensor gan_mse_loss(const at::Tensor& prediction, double target) {
   return (prediction - target).pow(2).mean();
+}
+
+GanMode gan_mode_from_name(const std::string& name) {
+  if (name == "lsgan") return GanMode::kLsgan;
+  if (name == "vanilla") return GanMode::kVanilla;
+  if (name == "wgangp") return GanMode::kWgangp;
+  throw std::invalid_argument("gan mode must be lsgan, vanilla or wgangp, got '" + name + "'");
+}
+
+at::Tensor gan_loss(const at::Tensor& prediction, bool as_real, GanMode mode) {
+  switch (mode) {
+    case GanMode::kLsgan:
+      return gan_mse_loss(prediction, as_real ? 1.0 : 0.0);
+    case GanMode::kVanilla:
+      return at::binary_cross_entropy_with_logits(prediction,
+                                                  at::full_like(prediction, as_real ? 1.0 : 0.0));
+    case GanMode::kWgangp:
+      return as_real ? -prediction.mean() : prediction.mean();
+  }
+  throw std::invalid_argument("gan_loss: unknown mode");
+}
+
+at::Tensor gradient_penalty(const std::function<at::Tensor(const at::Tensor&)>& discriminator,
+                            const at::Tensor& real, const at::Tensor& fake, const at::Tensor& alpha,
+                            double weight) {
+  TORCH_CHECK(real.sizes() == fake.sizes(), "gradient_penalty: real ", real.sizes(), " and fake ",
+              fake.sizes(), " differ");
+  // On LibTorch's operators: the penalty's backward differentiates D's input gradient again,
+  // which the kernels' backward passes do not provide.
+  const kernels::PolicyGuard plain(kernels::Policy::plain());
+  const at::Tensor a = alpha.to(real.options()).view({real.size(0), 1, 1, 1});
+  const at::Tensor mixed = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(true);
+  const at::Tensor scores = discriminator(mixed);
+  const at::Tensor gradient = torch::autograd::grad({scores}, {mixed}, {at::ones_like(scores)},
+                                                    /*retain_graph=*/true,
+                                                    /*create_graph=*/true)[0];
+  // (+1e-16 as the official code: the norm's gradient at exactly zero would be NaN.)
+  const at::Tensor norms = (gradient.reshape({real.size(0), -1}) + 1e-16).norm(2, 1);
+  return (norms - 1).pow(2).mean() * weight;
 }
 
 at::Tensor mean_absolute_error(const at::Tensor& output, const at::Tensor& target) {
@@ -16,7 +59,7 @@ GeneratorTerms generator_terms(const at::Tensor& d_of_fake, const at::Tensor& re
                                const at::Tensor& real, const at::Tensor& identity_output,
                                const at::Tensor& other_real, const LossWeights& weights) {
   GeneratorTerms terms;
-  terms.validity = gan_mse_loss(d_of_fake, 1.0);
+  terms.validity = gan_loss(d_of_fake, /*as_real=*/true, weights.gan_mode);
   terms.reconstr = mean_absolute_error(reconstructed, real);
   terms.weighted = weights.validation * terms.validity + weights.reconstr * terms.reconstr;
   if (weights.id > 0) {
@@ -44,8 +87,11 @@ GeneratorLoss generator_loss(const at::Tensor& d_b_of_fake_b, const at::Tensor& 
   return loss;
 }
 
-at::Tensor discriminator_loss(const at::Tensor& d_of_real, const at::Tensor& d_of_fake) {
-  return 0.5 * (gan_mse_loss(d_of_real, 1.0) + gan_mse_loss(d_of_fake, 0.0));
+at::Tensor discriminator_loss(const at::Tensor& d_of_real, const at::Tensor& d_of_fake,
+                              GanMode mode, const at::Tensor& penalty) {
+  const at::Tensor halved = 0.5 * (gan_loss(d_of_real, /*as_real=*/true, mode) +
+                                   gan_loss(d_of_fake, /*as_real=*/false, mode));
+  return penalty.defined() ? halved + penalty : halved;
 }
 
 }  // namespace cyclegan

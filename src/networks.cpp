@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <stdexcept>
 #include <variant>
 
 #include "cyclegan/errors.h"
@@ -397,6 +399,17 @@ torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
 PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options) {
   const int64_t ndf = options.ndf();
   check_positive("PatchDiscriminator ndf", ndf);
+  if (options.architecture() == "pixel") {
+    model_ = nn::Sequential(conv(options.in_channels(), ndf, 1, 1, 0), leaky_relu(true),
+                            conv(ndf, 2 * ndf, 1, 1, 0), InstanceNorm(), leaky_relu(true),
+                            conv(2 * ndf, 1, 1, 1, 0));
+    register_module("net", model_);
+    return;
+  }
+  if (options.architecture() != "n_layers") {
+    throw ConfigError("unknown discriminator architecture '" + options.architecture() +
+                      "' (expected n_layers or pixel)");
+  }
   check_positive("PatchDiscriminator n_layers", options.n_layers());
   model_ = nn::Sequential(conv(options.in_channels(), ndf, 4, 2, 1), leaky_relu(true));
   int64_t mult = 1;
@@ -446,16 +459,32 @@ GeneratorPtr make_generator(const GeneratorOptions& options) {
                     "resnet_9blocks)");
 }
 
-void init_weights(torch::nn::Module& module, double std) {
+const std::vector<std::string>& init_types() {
+  static const std::vector<std::string> kTypes = {"normal", "xavier", "kaiming", "orthogonal"};
+  return kTypes;
+}
+
+void init_weights(torch::nn::Module& module, double gain, const std::string& type) {
+  const auto& types = init_types();
+  if (std::find(types.begin(), types.end(), type) == types.end()) {
+    throw std::invalid_argument("init type must be normal, xavier, kaiming or orthogonal, got '" +
+                                type + "'");
+  }
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters()) {
     torch::Tensor& parameter = item.value();
-    if (parameter.dim() > 1 && parameter.device().is_cpu() && parameter.is_contiguous()) {
-      fill_normal(parameter, std);
-    } else if (parameter.dim() > 1) {
-      parameter.normal_(0.0, std);
-    } else {
+    if (parameter.dim() <= 1) {
       parameter.zero_();  // every 1-D parameter in our networks is a conv bias
+    } else if (type == "xavier") {
+      nn::init::xavier_normal_(parameter, gain);
+    } else if (type == "kaiming") {
+      nn::init::kaiming_normal_(parameter, 0.0, torch::kFanIn);
+    } else if (type == "orthogonal") {
+      nn::init::orthogonal_(parameter, gain);
+    } else if (parameter.device().is_cpu() && parameter.is_contiguous()) {
+      fill_normal(parameter, gain);
+    } else {
+      parameter.normal_(0.0, gain);
     }
   }
 }

@@ -55,6 +55,13 @@ kernels::Policy training_policy(const std::string& precision) {
   return policy;
 }
 
+// Whether steps may replay as CUDA graphs: not in data-parallel runs, which average gradients
+// between the halves outside any graph, nor with wgangp, whose penalty draws random mixing weights
+// and differentiates twice.
+bool replayable(const TrainConfig& config, const ProcessGroup* group) {
+  return config.cuda_graphs && group == nullptr && config.gan_mode != "wgangp";
+}
+
 void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
   for (auto& parameter : module.parameters()) parameter.set_requires_grad(requires_grad);
 }
@@ -95,6 +102,17 @@ uint64_t rank_seed(const TrainConfig& config, const ProcessGroup* group, uint64_
   const auto seed = static_cast<uint64_t>(config.seed);
   if (group == nullptr || group->rank() == 0) return mix_seed({seed, purpose});
   return mix_seed({seed, purpose, static_cast<uint64_t>(group->rank())});
+}
+
+// WGAN-GP's mixing weights for one discriminator (`purpose`) at one step: drawn for the whole
+// global batch from the seed and the step alone, this rank taking its items' share, so that a
+// resumed run and any split over ranks mix the same images with the same weights.
+at::Tensor mixing_weights(const TrainConfig& config, int64_t step, uint64_t purpose, int64_t rank,
+                          int64_t world_size, int64_t batch) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(
+      mix_seed({static_cast<uint64_t>(config.seed), purpose, static_cast<uint64_t>(step)}));
+  const at::Tensor global = at::rand({world_size * batch}, generator, at::kFloat);
+  return global.narrow(0, rank * batch, batch);
 }
 
 // Their exact gradient is zero (see biases_cancelled_by_normalisation()): store that, not the
@@ -198,14 +216,23 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
       device_(resolve_device(config.device)),
       pool_a_(config.pool_size, rank_seed(config, group_.get(), 0x9A)),
       pool_b_(config.pool_size, rank_seed(config, group_.get(), 0x9B)),
-      // Data-parallel runs average gradients between the halves, outside any graph.
-      graphs_(std::make_unique<StepGraphs>(device_, config.cuda_graphs && !group_, phases())) {
+      graphs_(std::make_unique<StepGraphs>(device_, replayable(config, group_.get()), phases())) {
   validate(config_);
   check_precision(config_.precision, device_);
+  // The rate applies to the global batch; `linear` scales it with the world size (Goyal et al.).
+  ScheduleOptions schedule;
+  schedule.policy = config_.lr_policy;
+  schedule.base_rate = config_.learning_rate *
+                       (config_.lr_scaling == "linear" ? static_cast<double>(world_size()) : 1.0);
+  schedule.constant_epochs = config_.epochs;
+  schedule.decay_epochs = config_.decay_epochs;
+  schedule.step_epochs = config_.lr_step_epochs;
+  schedule_ = LearningRateSchedule(schedule);
   // As the official implementation (cudnn.benchmark = True): cuDNN times its algorithms for each
   // new layer shape once, then uses the fastest; a run's shapes never change.
   if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-  weights_ = {config_.lambda_validation, config_.lambda_reconstr, config_.lambda_id};
+  weights_ = {config_.lambda_validation, config_.lambda_reconstr, config_.lambda_id,
+              gan_mode_from_name(config_.gan_mode)};
   torch::manual_seed(static_cast<uint64_t>(config_.seed));
   const auto generator_options = GeneratorOptions()
                                      .architecture(canonical_generator_name(config_.generator_type))
@@ -213,17 +240,22 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
                                      .out_channels(config_.channels)
                                      .ngf(config_.gen_n_filters)
                                      .dropout(config_.dropout);
-  const auto discriminator_options = PatchDiscriminatorOptions()
-                                         .in_channels(config_.channels)
-                                         .ndf(config_.disc_n_filters)
-                                         .n_layers(config_.disc_n_layers);
+  const auto discriminator_options =
+      PatchDiscriminatorOptions()
+          .architecture(config_.disc_type == "pixel" ? "pixel" : "n_layers")
+          .in_channels(config_.channels)
+          .ndf(config_.disc_n_filters)
+          .n_layers(config_.disc_n_layers);
   g_ab_ = make_generator(generator_options);
   g_ba_ = make_generator(generator_options);
   d_a_ = PatchDiscriminator(discriminator_options);
   d_b_ = PatchDiscriminator(discriminator_options);
-  // The layers start from the CycleGAN init (N(0, 0.02) weights, zero biases; networks.h).
+  // The layers start from the CycleGAN init (N(0, 0.02) weights, zero biases; networks.h), or
+  // are drawn again for another model.init_type / init_gain.
+  const bool other_init = config_.init_type != "normal" || config_.init_gain != 0.02;
   for (torch::nn::Module* network : std::initializer_list<torch::nn::Module*>{
            g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
+    if (other_init) init_weights(*network, config_.init_gain, config_.init_type);
     network->to(device_);
     network->train();
   }
@@ -266,7 +298,7 @@ void Trainer::set_learning_rate(double rate) {
 
 void Trainer::set_cuda_graphs(bool enabled) {
   config_.cuda_graphs = enabled;
-  graphs_->set_enabled(enabled && !group_);
+  graphs_->set_enabled(replayable(config_, group_.get()));
 }
 
 bool Trainer::replaying_cuda_graphs() const { return graphs_->replaying(); }
@@ -331,19 +363,28 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
 at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tensor& real_b,
                                         const at::Tensor& pooled_fake_a,
                                         const at::Tensor& pooled_fake_b) {
-  // Discriminators: real -> 1, a fake from the history pool -> 0, real and fake in one batch. The
-  // fakes are the ones the generators' half computed, detached, so no generator pass is repeated.
+  // Discriminators: real judged real (1 for lsgan), a fake from the history pool judged fake (0),
+  // real and fake in one batch. The fakes are the ones the generators' half computed, detached,
+  // so no generator pass is repeated.
   set_requires_grad(*d_a_, true);
   set_requires_grad(*d_b_, true);
   clear_gradients(*optimizer_d_);
   auto discriminator_part = [&](PatchDiscriminatorImpl& discriminator, const at::Tensor& real,
-                                const at::Tensor& pooled_fake) {
+                                const at::Tensor& pooled_fake, uint64_t purpose) {
     const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
+    at::Tensor penalty;
+    if (weights_.gan_mode == GanMode::kWgangp && config_.lambda_gp > 0) {
+      const at::Tensor alpha =
+          mixing_weights(config_, steps_done_ + 1, purpose, rank(), world_size(), real.size(0));
+      penalty = gradient_penalty([&](const at::Tensor& x) { return discriminator.forward(x); },
+                                 real, pooled_fake, alpha, config_.lambda_gp);
+    }
     return discriminator_loss(scores.narrow(0, 0, real.size(0)),
-                              scores.narrow(0, real.size(0), pooled_fake.size(0)));
+                              scores.narrow(0, real.size(0), pooled_fake.size(0)),
+                              weights_.gan_mode, penalty);
   };
-  const at::Tensor loss_d_a = discriminator_part(*d_a_, real_a, pooled_fake_a);
-  const at::Tensor loss_d_b = discriminator_part(*d_b_, real_b, pooled_fake_b);
+  const at::Tensor loss_d_a = discriminator_part(*d_a_, real_a, pooled_fake_a, 0x6A);
+  const at::Tensor loss_d_b = discriminator_part(*d_b_, real_b, pooled_fake_b, 0x6B);
   (loss_d_a + loss_d_b).backward();
   zero_gradients(cancelled_biases_d_);
   return at::stack({loss_d_a, loss_d_b});
@@ -407,7 +448,7 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   generator.step = steps_done_;
   NetworkInfo discriminator = generator;
   discriminator.kind = "discriminator";
-  discriminator.architecture = "patchgan";
+  discriminator.architecture = config_.disc_type == "pixel" ? "pixelgan" : "patchgan";
   discriminator.out_channels = 1;
   discriminator.filters = config_.disc_n_filters;
   discriminator.n_layers = config_.disc_n_layers;
@@ -437,6 +478,7 @@ TrainingState Trainer::training_state() const {
           {{"optimizer_g", self->optimizer_g_.get()}, {"optimizer_d", self->optimizer_d_.get()}},
           &self->pool_a_,
           &self->pool_b_,
+          &self->schedule_,
           &self->steps_done_};
 }
 

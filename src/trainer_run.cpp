@@ -121,20 +121,21 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   loader_options.start_step = steps_done_;  // a resumed run continues the same batch sequence
   loader_options.rank = rank();
   loader_options.world_size = world_size();
+  loader_options.max_images = config_.max_dataset_size;
+  loader_options.serial = config_.serial_batches;
+  loader_options.swap_domains = config_.direction == "BtoA";
   UnpairedLoader loader(loader_options);
 
   at::Tensor sample_a;
   at::Tensor sample_b;
   if (writes_run_directory) {
-    sample_a = sample_image(config_.data_root, "A", config_.input_dim);
-    sample_b = sample_image(config_.data_root, "B", config_.input_dim);
+    const bool swapped = loader_options.swap_domains;
+    sample_a = sample_image(config_.data_root, swapped ? "B" : "A", config_.input_dim);
+    sample_b = sample_image(config_.data_root, swapped ? "A" : "B", config_.input_dim);
   }
 
-  // The rate applies to the global batch; `linear` scales it with the world size (Goyal et al.).
-  const double learning_rate =
-      config_.learning_rate *
-      (config_.lr_scaling == "linear" ? static_cast<double>(world_size()) : 1.0);
-  const LinearDecaySchedule schedule(learning_rate, config_.epochs, config_.decay_epochs);
+  const LearningRateSchedule& schedule = schedule_;
+  const double learning_rate = schedule.options().base_rate;
   const int64_t steps_per_epoch = loader.steps_per_epoch();
   int64_t total_steps = schedule.total_epochs() * steps_per_epoch;
   if (config_.max_steps > 0) total_steps = std::min(total_steps, config_.max_steps);
@@ -209,9 +210,11 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     recent_step_seconds.push_back(seconds);
     if (recent_step_seconds.size() > 50) recent_step_seconds.pop_front();
     summary.last_losses = losses;
+    schedule_.record_loss(losses.g_total);
 
     if (loss_log) loss_log->append({steps_done_, epoch + 1, losses, rate, seconds});
     const bool epoch_end = batch.step_in_epoch + 1 == steps_per_epoch;
+    if (epoch_end) schedule_.end_epoch();  // before the epoch's checkpoint, which holds it
     const bool last_step = steps_done_ == total_steps;
     const double mean_seconds =
         std::accumulate(recent_step_seconds.begin(), recent_step_seconds.end(), 0.0) /

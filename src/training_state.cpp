@@ -10,6 +10,7 @@
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/image_pool.h"
+#include "cyclegan/schedule.h"
 
 namespace cyclegan {
 
@@ -52,6 +53,38 @@ void read_rank_state(const TrainingState& state, torch::serialize::InputArchive&
   generator.set_state(torch_generator);
 }
 
+// The schedule's own state (plateau's; other policies are functions of the epoch).
+void write_schedule_state(const LearningRateSchedule& schedule,
+                          torch::serialize::OutputArchive& archive) {
+  const PlateauState& plateau = schedule.plateau_state();
+  torch::serialize::OutputArchive sub;
+  sub.write("rate", c10::IValue(plateau.rate));
+  sub.write("best_loss", c10::IValue(plateau.best_loss));
+  sub.write("epochs_seen", c10::IValue(plateau.epochs_seen));
+  sub.write("bad_epochs", c10::IValue(plateau.bad_epochs));
+  sub.write("loss_sum", c10::IValue(plateau.loss_sum));
+  sub.write("loss_count", c10::IValue(plateau.loss_count));
+  archive.write("lr_schedule", sub);
+}
+
+void read_schedule_state(LearningRateSchedule& schedule, torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive sub;
+  if (!archive.try_read("lr_schedule", sub)) return;  // written before lr_policy existed
+  auto read = [&](const char* key) {
+    c10::IValue value;
+    sub.read(key, value);
+    return value;
+  };
+  PlateauState plateau;
+  plateau.rate = read("rate").toDouble();
+  plateau.best_loss = read("best_loss").toDouble();
+  plateau.epochs_seen = read("epochs_seen").toInt();
+  plateau.bad_epochs = read("bad_epochs").toInt();
+  plateau.loss_sum = read("loss_sum").toDouble();
+  plateau.loss_count = read("loss_count").toInt();
+  schedule.restore(plateau);
+}
+
 }  // namespace
 
 std::string rank_state_bytes(const TrainingState& state) {
@@ -84,6 +117,7 @@ void save_training_state(const fs::path& path, const TrainingState& state,
     std::memcpy(blob.data_ptr<uint8_t>(), bytes.data(), bytes.size());
     archive.write("rank_state_" + std::to_string(i + 1), blob);
   }
+  if (state.schedule != nullptr) write_schedule_state(*state.schedule, archive);
   archive.write("steps_done", c10::IValue(*state.steps_done));
   archive.write("format_version", c10::IValue(kCheckpointFormatVersion));
   std::ostringstream bytes;
@@ -123,6 +157,7 @@ int64_t load_training_state(const fs::path& path, const TrainingState& state, in
       own.load_from(bytes, device);
       read_rank_state(state, own);
     }
+    if (state.schedule != nullptr) read_schedule_state(*state.schedule, archive);
     c10::IValue steps;
     archive.read("steps_done", steps);
     *state.steps_done = steps.toInt();

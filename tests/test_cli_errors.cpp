@@ -89,6 +89,13 @@ TEST_F(CliErrors, BadConfigs) {
   expect_error("unknown generator", base + "--set model.generator_type=transformer", 2,
                "transformer");
   expect_error("unknown device", base + "--set train.device=tpu", 2, "train.device");
+  expect_error(
+      "unknown init type", base + "--set model.init_type=uniform", 2,
+      "key 'model.init_type' must be normal, xavier, kaiming or orthogonal, got 'uniform'");
+  expect_error("unknown gan mode", base + "--set train.gan_mode=hinge", 2,
+               "key 'train.gan_mode' must be lsgan, vanilla or wgangp, got 'hinge'");
+  expect_error("unknown learning-rate policy", base + "--set train.lr_policy=exponential", 2,
+               "key 'train.lr_policy' must be linear, step, plateau or cosine, got 'exponential'");
   if (!torch::cuda::is_available()) {
     expect_error("cuda without a GPU", base + "--set train.device=cuda", 2,
                  "no CUDA device is available");

@@ -115,6 +115,83 @@ TEST_F(ConfigFile, PrecisionIsFp32OrBf16) {
       << message;
 }
 
+TEST_F(ConfigFile, LearningRatePolicyIsOneOfTheOfficialFour) {
+  EXPECT_EQ(load_train_config(write("train:\n  epochs: 3\n")).lr_policy, "linear");
+  const TrainConfig step =
+      load_train_config(write("train:\n  lr_policy: step\n  lr_step_epochs: 7\n"));
+  EXPECT_EQ(step.lr_policy, "step");
+  EXPECT_EQ(step.lr_step_epochs, 7);
+  std::string message = error_for("train:\n  lr_policy: exponential\n");
+  EXPECT_NE(message.find("key 'train.lr_policy' must be linear, step, plateau or cosine, got "
+                         "'exponential'"),
+            std::string::npos)
+      << message;
+  message = error_for("train:\n  lr_step_epochs: 0\n");
+  EXPECT_NE(message.find("train.lr_step_epochs"), std::string::npos) << message;
+  EXPECT_NE(message.find("must be >= 1, got 0"), std::string::npos) << message;
+  message = error_for("train:\n  lr_policy: cosine\n  epochs: 0\n  decay_epochs: 5\n");
+  EXPECT_NE(message.find("key 'train.epochs' must be >= 1 with lr_policy cosine"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(ConfigFile, GanModeIsOneOfTheOfficialThree) {
+  EXPECT_EQ(load_train_config(write("train:\n  epochs: 3\n")).gan_mode, "lsgan");
+  const TrainConfig wgan = load_train_config(write("train:\n  gan_mode: wgangp\n  lambda_gp: 0\n"));
+  EXPECT_EQ(wgan.gan_mode, "wgangp");
+  EXPECT_EQ(wgan.lambda_gp, 0.0);
+  std::string message = error_for("train:\n  gan_mode: hinge\n");
+  EXPECT_NE(message.find("key 'train.gan_mode' must be lsgan, vanilla or wgangp, got 'hinge'"),
+            std::string::npos)
+      << message;
+  message = error_for("train:\n  lambda_gp: -1\n");
+  EXPECT_NE(message.find("train.lambda_gp"), std::string::npos) << message;
+}
+
+TEST_F(ConfigFile, InitTypeIsOneOfTheOfficialFour) {
+  const TrainConfig defaults = load_train_config(write("train:\n  epochs: 3\n"));
+  EXPECT_EQ(defaults.init_type, "normal");
+  EXPECT_EQ(defaults.init_gain, 0.02);
+  EXPECT_EQ(load_train_config(write("model:\n  init_type: orthogonal\n")).init_type, "orthogonal");
+  std::string message = error_for("model:\n  init_type: uniform\n");
+  EXPECT_NE(message.find("key 'model.init_type' must be normal, xavier, kaiming or orthogonal, "
+                         "got 'uniform'"),
+            std::string::npos)
+      << message;
+  message = error_for("model:\n  init_gain: -0.1\n");
+  EXPECT_NE(message.find("model.init_gain"), std::string::npos) << message;
+}
+
+TEST_F(ConfigFile, DiscriminatorIsPatchganOrPixel) {
+  EXPECT_EQ(load_train_config(write("train:\n  epochs: 3\n")).disc_type, "patchgan");
+  // A pixel discriminator has no depth to fit: any image size and disc_n_layers pass.
+  const TrainConfig pixel =
+      load_train_config(write("model:\n  disc_type: pixel\n  input_dim: 16\n  disc_n_layers: 9\n"));
+  EXPECT_EQ(pixel.disc_type, "pixel");
+  const std::string message = error_for("model:\n  disc_type: global\n");
+  EXPECT_NE(message.find("key 'model.disc_type' must be patchgan or pixel, got 'global'"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(ConfigFile, DataSelectionKeysOfTheOfficialTrainer) {
+  const TrainConfig defaults = load_train_config(write("train:\n  epochs: 3\n"));
+  EXPECT_EQ(defaults.max_dataset_size, 0);
+  EXPECT_FALSE(defaults.serial_batches);
+  EXPECT_EQ(defaults.direction, "AtoB");
+  const TrainConfig set = load_train_config(
+      write("data:\n  max_dataset_size: 10\n  serial_batches: true\n  direction: BtoA\n"));
+  EXPECT_EQ(set.max_dataset_size, 10);
+  EXPECT_TRUE(set.serial_batches);
+  EXPECT_EQ(set.direction, "BtoA");
+  std::string message = error_for("data:\n  direction: AtoA\n");
+  EXPECT_NE(message.find("key 'data.direction' must be AtoB or BtoA, got 'AtoA'"),
+            std::string::npos)
+      << message;
+  message = error_for("data:\n  max_dataset_size: -3\n");
+  EXPECT_NE(message.find("data.max_dataset_size"), std::string::npos) << message;
+}
+
 TEST_F(ConfigFile, NonMapAndEmptyFilesAreRejected) {
   EXPECT_NE(error_for("- a\n- b\n").find("got a list"), std::string::npos);
   EXPECT_NE(error_for("").find("empty"), std::string::npos);

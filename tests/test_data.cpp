@@ -158,6 +158,51 @@ TEST_F(Data, EachEpochVisitsEveryAImageOnce) {
   }
 }
 
+// The official --serial_batches: position p pairs A[p mod |A|] with B[p mod |B|], in name order,
+// every epoch alike (images told apart by their unaugmented content: crop = load, no flip).
+// Whether `image` is `file` at 32x32, unaugmented.
+bool same_image(const at::Tensor& image, const fs::path& file) {
+  return torch::allclose(image, load_image_resized(file, 32), 0.0, 1e-5);
+}
+
+TEST_F(Data, SerialBatchesTakeBothDomainsInNameOrder) {
+  auto o = options();
+  o.transform = {32, 32, false};
+  o.serial = true;
+  const auto files_a = list_images(dir_ / "trainA");
+  const auto files_b = list_images(dir_ / "trainB");
+  UnpairedLoader loader(o);
+  ASSERT_EQ(loader.steps_per_epoch(), 6);
+  for (int64_t step = 0; step < 12; ++step) {
+    const UnpairedBatch batch = loader.next();
+    const int64_t position = step % 6;
+    EXPECT_TRUE(same_image(batch.real_a[0], files_a[position % 6])) << "step " << step;
+    EXPECT_TRUE(same_image(batch.real_b[0], files_b[position % 3])) << "step " << step;
+  }
+}
+
+// The official --max_dataset_size and --direction BtoA.
+TEST_F(Data, MaxDatasetSizeKeepsTheFirstFilesAndBtoASwapsTheFolders) {
+  auto o = options();
+  o.max_images = 2;
+  {
+    UnpairedLoader loader(o);
+    EXPECT_EQ(loader.size_a(), 2);
+    EXPECT_EQ(loader.size_b(), 2);
+    EXPECT_EQ(loader.steps_per_epoch(), 2);
+  }
+  o.max_images = 0;
+  o.swap_domains = true;
+  o.transform = {32, 32, false};
+  o.serial = true;
+  UnpairedLoader swapped(o);
+  EXPECT_EQ(swapped.size_a(), 3);  // trainB/
+  EXPECT_EQ(swapped.size_b(), 6);  // trainA/
+  const UnpairedBatch batch = swapped.next();
+  EXPECT_TRUE(same_image(batch.real_a[0], list_images(dir_ / "trainB")[0]));
+  EXPECT_TRUE(same_image(batch.real_b[0], list_images(dir_ / "trainA")[0]));
+}
+
 TEST_F(Data, RandomCropAndFlipStayInsideTheResizedImage) {
   const at::Tensor full = load_image_resized(dir_ / "trainA/photo.jpeg", 36);
   bool saw_flip = false;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -124,6 +125,60 @@ TEST_F(Networks, PatchDiscriminatorMatchesOfficialStateDictKeysAndShapes) {
   ASSERT_EQ(layouts.count("NLayerDiscriminator"), 1u);
   PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(64).n_layers(3));
   expect_same_layout(layout_of(*discriminator), layouts.at("NLayerDiscriminator"), "PatchGAN");
+}
+
+TEST_F(Networks, PixelDiscriminatorMatchesOfficialStateDictKeysAndScoresEveryPixel) {
+  const auto layouts = official_layouts();
+  ASSERT_EQ(layouts.count("PixelDiscriminator"), 1u);
+  PatchDiscriminator discriminator(PatchDiscriminatorOptions().architecture("pixel").ndf(64));
+  expect_same_layout(layout_of(*discriminator), layouts.at("PixelDiscriminator"), "PixelGAN");
+  const at::Tensor scores = discriminator->forward(torch::rand({2, 3, 20, 12}));
+  EXPECT_EQ(scores.sizes(), (std::vector<int64_t>{2, 1, 20, 12}));
+  EXPECT_THROW(PatchDiscriminator(PatchDiscriminatorOptions().architecture("global")), ConfigError);
+}
+
+// The official init_weights: normal N(0, gain); xavier_normal_(gain): std gain * sqrt(2 / (fan_in
+// + fan_out)); kaiming_normal_(a 0, fan_in): std sqrt(2 / fan_in); orthogonal_(gain): the weight
+// as a matrix [out, in * k * k] has orthogonal rows (or columns) of norm gain. Biases 0.
+TEST_F(Networks, EveryOfficialInitTypeDrawsItsDistribution) {
+  torch::manual_seed(3);
+  PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(64));
+  GeneratorPtr generator = make_generator(GeneratorOptions().architecture("unet_128").ngf(16));
+  constexpr double kGain = 0.5;
+  for (const std::string& type : init_types()) {
+    for (torch::nn::Module* network :
+         std::initializer_list<torch::nn::Module*>{discriminator.get(), generator.get()}) {
+      init_weights(*network, kGain, type);
+      for (const auto& item : network->named_parameters()) {
+        const at::Tensor& weight = item.value();
+        if (weight.dim() == 1) {
+          EXPECT_EQ(weight.abs().max().item<double>(), 0.0) << type << " " << item.key();
+          continue;
+        }
+        // PyTorch's fans: dimension 1 is fan in (also for transposed convolutions' weights).
+        const double receptive = static_cast<double>(weight.size(2) * weight.size(3));
+        const double fan_in = static_cast<double>(weight.size(1)) * receptive;
+        const double fan_out = static_cast<double>(weight.size(0)) * receptive;
+        if (type == "orthogonal") {
+          const at::Tensor flat = weight.reshape({weight.size(0), -1});
+          const at::Tensor gram =
+              flat.size(0) <= flat.size(1) ? flat.mm(flat.t()) : flat.t().mm(flat);
+          const at::Tensor expected = kGain * kGain * torch::eye(gram.size(0));
+          EXPECT_LT((gram - expected).abs().max().item<double>(), 1e-4)
+              << type << " " << item.key();
+          continue;
+        }
+        if (weight.numel() < 2000) continue;  // too few draws for a sharp standard deviation
+        const double expected = type == "normal"   ? kGain
+                                : type == "xavier" ? kGain * std::sqrt(2.0 / (fan_in + fan_out))
+                                                   : std::sqrt(2.0 / fan_in);
+        EXPECT_NEAR(weight.std().item<double>(), expected, 0.08 * expected)
+            << type << " " << item.key();
+        EXPECT_NEAR(weight.mean().item<double>(), 0.0, 0.1 * expected) << type << " " << item.key();
+      }
+    }
+  }
+  EXPECT_THROW(init_weights(*discriminator, kGain, "uniform"), std::invalid_argument);
 }
 
 TEST_F(Networks, ParameterCountsMatchPublishedFigures) {

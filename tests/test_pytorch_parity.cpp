@@ -13,6 +13,7 @@
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/image_io.h"
+#include "cyclegan/losses.h"
 #include "cyclegan/translate.h"
 #include "test_helpers.h"
 
@@ -24,17 +25,6 @@ namespace fs = std::filesystem;
 constexpr const char* kPython = "/usr/bin/python3";
 const std::vector<std::string> kGenerators = {"resnet_9blocks", "resnet_6blocks", "unet_128",
                                               "unet_256", "unet"};
-
-// Runs a shell command, returning its exit status and stdout+stderr.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  char buffer[512];
-  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
 
 std::string script() {
   return (testing::source_dir() / "tests/reference/make_reference.py").string();
@@ -48,8 +38,8 @@ class PytorchParity : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = std::make_unique<testing::TempDir>();
-    const auto [status, output] =
-        run(std::string(kPython) + " '" + script() + "' '" + dir_->path().string() + "'");
+    const auto [status, output] = testing::run_shell(std::string(kPython) + " '" + script() +
+                                                     "' '" + dir_->path().string() + "'");
     reference_status_ = status;
     reference_output_ = output;
   }
@@ -86,16 +76,24 @@ TEST_F(PytorchParity, ImportedGeneratorsMatchPyTorchInBothFileFormats) {
   }
 }
 
-TEST_F(PytorchParity, PatchDiscriminatorMatchesPyTorch) {
-  const StateDict io = read_torch_file(file("patchgan_io.pth"));
-  for (const std::string format : {"zip", "legacy"}) {
-    PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(16));
-    load_state_dict(*discriminator, read_torch_file(file("patchgan_" + format + ".pth")), format);
-    torch::NoGradGuard no_grad;
-    const double difference = max_abs_difference(discriminator->forward(io["input"]), io["output"]);
-    std::cout << "PyTorch -> us, patchgan (" << format << "): max abs difference " << difference
-              << "\n";
-    EXPECT_LE(difference, 1e-5) << format;
+// The reference discriminators: the official NLayerDiscriminator and PixelDiscriminator.
+const std::vector<std::pair<std::string, PatchDiscriminatorOptions>> kDiscriminators = {
+    {"patchgan", PatchDiscriminatorOptions().ndf(16)},
+    {"pixelgan", PatchDiscriminatorOptions().architecture("pixel").ndf(16)}};
+
+TEST_F(PytorchParity, PatchDiscriminatorsMatchPyTorch) {
+  for (const auto& [name, options] : kDiscriminators) {
+    const StateDict io = read_torch_file(file(name + "_io.pth"));
+    for (const std::string format : {"zip", "legacy"}) {
+      PatchDiscriminator discriminator(options);
+      load_state_dict(*discriminator, read_torch_file(file(name + "_" + format + ".pth")), format);
+      torch::NoGradGuard no_grad;
+      const double difference =
+          max_abs_difference(discriminator->forward(io["input"]), io["output"]);
+      std::cout << "PyTorch -> us, " << name << " (" << format << "): max abs difference "
+                << difference << "\n";
+      EXPECT_LE(difference, 1e-5) << name << " " << format;
+    }
   }
 }
 
@@ -111,23 +109,68 @@ TEST_F(PytorchParity, ExportedGeneratorsLoadInPyTorchWithTheSameOutputs) {
     for (const auto& [check, path] : {std::pair{"--check-export", file(name + "_export.pth")},
                                       std::pair{"--check-network", file(name + "_ours.pt")}}) {
       const auto [status, output] =
-          run(std::string(kPython) + " '" + script() + "' " + check + " " + name + " '" +
-              path.string() + "' '" + dir_->path().string() + "'");
+          testing::run_shell(std::string(kPython) + " '" + script() + "' " + check + " " + name +
+                             " '" + path.string() + "' '" + dir_->path().string() + "'");
       std::cout << "us -> PyTorch, " << output;
       EXPECT_EQ(status, 0) << output;
     }
   }
 }
 
-TEST_F(PytorchParity, ExportedDiscriminatorLoadsInPyTorchWithTheSameOutputs) {
+TEST_F(PytorchParity, ExportedDiscriminatorsLoadInPyTorchWithTheSameOutputs) {
+  for (const auto& [name, options] : kDiscriminators) {
+    PatchDiscriminator discriminator(options);
+    load_state_dict(*discriminator, read_torch_file(file(name + "_zip.pth")), name + "_zip.pth");
+    export_state_dict(file(name + "_export.pth"), *discriminator);
+    const auto [status, output] = testing::run_shell(
+        std::string(kPython) + " '" + script() + "' --check-export " + name + " '" +
+        file(name + "_export.pth").string() + "' '" + dir_->path().string() + "'");
+    std::cout << "us -> PyTorch, " << output;
+    EXPECT_EQ(status, 0) << output;
+  }
+}
+
+// Each gan_mode's losses and the discriminator's gradients match the official GANLoss and
+// cal_gradient_penalty (make_reference.py write_gan_losses) on the same weights and inputs.
+TEST_F(PytorchParity, GanModesGiveTheOfficialLossesAndDiscriminatorGradients) {
+  const StateDict reference = read_torch_file(file("gan_losses.pth"));
   PatchDiscriminator discriminator(PatchDiscriminatorOptions().ndf(16));
   load_state_dict(*discriminator, read_torch_file(file("patchgan_zip.pth")), "patchgan_zip.pth");
-  export_state_dict(file("patchgan_export.pth"), *discriminator);
-  const auto [status, output] =
-      run(std::string(kPython) + " '" + script() + "' --check-export patchgan '" +
-          file("patchgan_export.pth").string() + "' '" + dir_->path().string() + "'");
-  std::cout << "us -> PyTorch, " << output;
-  EXPECT_EQ(status, 0) << output;
+  const at::Tensor real = reference["real"];
+  const at::Tensor fake = reference["fake"];
+  for (const std::string mode_name : {"lsgan", "vanilla", "wgangp"}) {
+    const GanMode mode = gan_mode_from_name(mode_name);
+    discriminator->zero_grad();
+    auto relative = [](const at::Tensor& ours, const at::Tensor& theirs) {
+      return max_abs_difference(ours, theirs) / std::max(1.0, theirs.abs().max().item<double>());
+    };
+    const at::Tensor g_validity = gan_loss(discriminator->forward(fake), true, mode);
+    const at::Tensor d =
+        discriminator_loss(discriminator->forward(real), discriminator->forward(fake), mode);
+    at::Tensor total = d;
+    double worst = std::max(relative(g_validity, reference[mode_name + ".g_validity"]),
+                            relative(d, reference[mode_name + ".d"]));
+    if (mode == GanMode::kWgangp) {
+      const at::Tensor penalty =
+          gradient_penalty([&](const at::Tensor& x) { return discriminator->forward(x); }, real,
+                           fake, reference["alpha"], 10.0);
+      worst = std::max(worst, relative(penalty, reference[mode_name + ".penalty"]));
+      total = discriminator_loss(discriminator->forward(real), discriminator->forward(fake), mode,
+                                 penalty);
+    }
+    EXPECT_LT(worst, 1e-5) << mode_name << ": losses";
+    total.backward();
+    double worst_gradient = 0;
+    for (const auto& parameter : discriminator->named_parameters()) {
+      const double difference =
+          relative(parameter.value().grad(), reference[mode_name + ".grad." + parameter.key()]);
+      worst_gradient = std::max(worst_gradient, difference);
+      EXPECT_LT(difference, 1e-4) << mode_name << " gradient of " << parameter.key();
+    }
+    std::cout << mode_name << ": losses within " << worst
+              << " of PyTorch's (relative), discriminator gradients within " << worst_gradient
+              << "\n";
+  }
 }
 
 // PyTorch 2.x's torch.save adds the records .format_version, .storage_alignment, byteorder and

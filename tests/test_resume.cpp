@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
+#include "cyclegan/losses.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
 #include "kernels/kernels.h"
@@ -56,26 +58,27 @@ class Resume : public ::testing::Test {
   TrainConfig config_;
 };
 
-// Trains kSteps straight, and 13 + resume + the rest from the same config, and expects the same
-// networks and losses.csv rows.
-void expect_resume_bit_identical(const TrainConfig& config, const fs::path& dir) {
-  constexpr int64_t kSteps = 16;  // 4 epochs of 5 steps would be 20; stop at 16
+// Trains `steps` straight, and `stop_at` + resume + the rest from the same config, and expects
+// the same networks and losses.csv rows. The defaults stop 4 epochs of 5 steps at 16, in epoch 3
+// (decaying rate), step 3 of 5.
+void expect_resume_bit_identical(const TrainConfig& config, const fs::path& dir, int64_t steps = 16,
+                                 int64_t stop_at = 13) {
   TrainConfig straight = config;
   straight.output_dir = (dir / "straight").string();
-  straight.max_steps = kSteps;
+  straight.max_steps = steps;
   Trainer straight_trainer(straight);
   straight_trainer.run();
 
   TrainConfig first_half = config;
   first_half.output_dir = (dir / "resumed").string();
-  first_half.max_steps = 13;  // epoch 3 of 4 (decaying rate), step 3 of 5
+  first_half.max_steps = stop_at;
   Trainer(first_half).run();
 
   TrainConfig second_half = first_half;
-  second_half.max_steps = kSteps;
+  second_half.max_steps = steps;
   Trainer resumed(second_half);
-  EXPECT_EQ(resumed.resume(), checkpoint_path(dir / "resumed", 13));
-  EXPECT_EQ(resumed.steps_done(), 13);
+  EXPECT_EQ(resumed.resume(), checkpoint_path(dir / "resumed", stop_at));
+  EXPECT_EQ(resumed.steps_done(), stop_at);
   resumed.run();
 
   auto expect_identical = [](const torch::nn::Module& a, const torch::nn::Module& b,
@@ -92,7 +95,7 @@ void expect_resume_bit_identical(const TrainConfig& config, const fs::path& dir)
   expect_identical(*straight_trainer.d_a(), *resumed.d_a(), "d_a");
   expect_identical(*straight_trainer.d_b(), *resumed.d_b(), "d_b");
   const auto straight_rows = loss_rows(dir / "straight/losses.csv");
-  EXPECT_EQ(straight_rows.size(), kSteps + 1);
+  EXPECT_EQ(straight_rows.size(), static_cast<size_t>(steps + 1));
   EXPECT_EQ(loss_rows(dir / "resumed/losses.csv"), straight_rows);
 }
 
@@ -104,6 +107,74 @@ TEST_F(Resume, HalfThenResumeIsBitIdenticalToStraight) {
 TEST_F(Resume, Bf16HalfThenResumeIsBitIdenticalToStraight) {
   if (!kernels::bf16_available()) GTEST_SKIP() << "no AVX512-BF16 / AMX, or no oneDNN API";
   config_.precision = "bf16";
+  expect_resume_bit_identical(config_, dir_.path());
+}
+
+// Plateau's state (best loss, epochs without improvement, the open epoch's losses) travels in the
+// checkpoint. With every generator weight 0 the generator loss is a constant 0, the official
+// trainer's plateau metric: the rate falls x0.2 after epoch 7, and the run stops two steps later.
+TEST_F(Resume, PlateauHalfThenResumeIsBitIdenticalToStraight) {
+  config_.lr_policy = "plateau";
+  config_.epochs = 8;  // 5 steps each
+  config_.decay_epochs = 0;
+  config_.lambda_validation = 0;
+  config_.lambda_reconstr = 0;
+  config_.lambda_id = 0;
+  expect_resume_bit_identical(config_, dir_.path(), 39, 37);
+  const auto rows = loss_rows(dir_ / "straight/losses.csv");
+  auto rate_of = [](const std::string& row) { return std::stod(row.substr(row.rfind(',') + 1)); };
+  EXPECT_DOUBLE_EQ(rate_of(rows[35]), config_.learning_rate);  // step 35 ends epoch 7
+  EXPECT_DOUBLE_EQ(rate_of(rows[36]), config_.learning_rate * 0.2);
+  EXPECT_DOUBLE_EQ(rate_of(rows[39]), config_.learning_rate * 0.2);
+}
+
+// WGAN-GP's mixing weights are drawn from the seed and the step: a resumed run mixes the same.
+TEST_F(Resume, WgangpHalfThenResumeIsBitIdenticalToStraight) {
+  config_.gan_mode = "wgangp";
+  expect_resume_bit_identical(config_, dir_.path());
+}
+
+// Each gan_mode reaches the trainer's step: its first discriminator losses are the objective's,
+// computed by hand on the initial networks (the fakes come from the generators before their
+// update); with wgangp a gradient penalty adds to them.
+TEST_F(Resume, EveryGanModeReachesTheDiscriminatorLosses) {
+  torch::manual_seed(5);
+  const at::Tensor a = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  const at::Tensor b = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  for (const std::string mode : {"lsgan", "vanilla", "wgangp"}) {
+    for (const double lambda_gp : {0.0, 10.0}) {
+      if (mode != "wgangp" && lambda_gp > 0) continue;
+      TrainConfig config = config_;
+      config.gan_mode = mode;
+      config.lambda_gp = lambda_gp;
+      Trainer trainer(config);
+      double by_hand_a = 0;
+      double by_hand_b = 0;
+      {
+        torch::NoGradGuard no_grad;
+        const GanMode gan_mode = gan_mode_from_name(mode);
+        by_hand_a = discriminator_loss(trainer.d_a()->forward(a),
+                                       trainer.d_a()->forward(trainer.g_ba()->forward(b)), gan_mode)
+                        .item<double>();
+        by_hand_b = discriminator_loss(trainer.d_b()->forward(b),
+                                       trainer.d_b()->forward(trainer.g_ab()->forward(a)), gan_mode)
+                        .item<double>();
+      }
+      const StepLosses losses = trainer.step(a, b);
+      EXPECT_TRUE(std::isfinite(losses.g_total)) << mode;
+      if (lambda_gp == 0) {
+        EXPECT_NEAR(losses.d_a, by_hand_a, 1e-4 * std::max(1.0, std::abs(by_hand_a))) << mode;
+        EXPECT_NEAR(losses.d_b, by_hand_b, 1e-4 * std::max(1.0, std::abs(by_hand_b))) << mode;
+      } else {
+        EXPECT_GT(losses.d_a, by_hand_a + 1e-3) << "the penalty adds to D_A's loss";
+        EXPECT_GT(losses.d_b, by_hand_b + 1e-3) << "the penalty adds to D_B's loss";
+      }
+    }
+  }
+}
+
+TEST_F(Resume, PixelDiscriminatorHalfThenResumeIsBitIdenticalToStraight) {
+  config_.disc_type = "pixel";
   expect_resume_bit_identical(config_, dir_.path());
 }
 

@@ -20,6 +20,7 @@ class Optimizer;
 namespace cyclegan {
 
 class ImagePool;
+class LearningRateSchedule;
 
 /// Version of our checkpoint layout; readers refuse newer versions with a clear message.
 constexpr int64_t kCheckpointFormatVersion = 1;
@@ -27,7 +28,7 @@ constexpr int64_t kCheckpointFormatVersion = 1;
 /// What a network file says about itself, so `translate` needs no configuration.
 struct NetworkInfo {
   std::string kind = "generator";  ///< "generator" or "discriminator"
-  std::string architecture;        ///< generator architecture, or "patchgan"
+  std::string architecture;        ///< generator architecture, or "patchgan" / "pixelgan"
   int64_t in_channels = 3;
   int64_t out_channels = 3;  ///< generators only
   int64_t filters = 64;      ///< ngf or ndf
@@ -100,6 +101,7 @@ struct TrainingState {
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers;
   ImagePool* pool_a = nullptr;
   ImagePool* pool_b = nullptr;
+  LearningRateSchedule* schedule = nullptr;  ///< plateau's state; files before it start afresh
   int64_t* steps_done = nullptr;
 };
 

@@ -15,8 +15,11 @@ struct TrainConfig {
   int64_t load_size = 0;                     ///< resize side before cropping; 0 = input_dim
   bool flip = true;                          ///< random horizontal flip
   int64_t batch_size = 1;
-  int64_t workers = 2;   ///< decoding/augmentation threads
-  int64_t prefetch = 4;  ///< batches prepared ahead of the training step
+  int64_t workers = 2;             ///< decoding/augmentation threads
+  int64_t prefetch = 4;            ///< batches prepared ahead of the training step
+  int64_t max_dataset_size = 0;    ///< first N images of each domain (name order); 0 = all
+  bool serial_batches = false;     ///< A and B in name order instead of shuffled / random
+  std::string direction = "AtoB";  ///< AtoB | BtoA (B folders read as domain A)
 
   // model
   int64_t input_dim = 128;  ///< training image side (the crop size)
@@ -24,19 +27,26 @@ struct TrainConfig {
   std::string generator_type = "unet";
   int64_t gen_n_filters = 32;
   int64_t disc_n_filters = 32;
+  std::string disc_type = "patchgan";  ///< patchgan (disc_n_layers) | pixel
   int64_t disc_n_layers = 3;
   bool dropout = false;
+  std::string init_type = "normal";  ///< normal | xavier | kaiming | orthogonal (networks.h)
+  double init_gain = 0.02;
 
   // train
   int64_t epochs = 200;      ///< epochs at the initial learning rate
-  int64_t decay_epochs = 0;  ///< epochs over which the rate then falls linearly towards 0
-  int64_t max_steps = 0;     ///< stop after this many steps; 0 = no limit
+  int64_t decay_epochs = 0;  ///< further epochs (linear: over which the rate falls towards 0)
+  std::string lr_policy = "linear";  ///< linear | step | plateau | cosine (schedule.h)
+  int64_t lr_step_epochs = 50;       ///< step: epochs between x0.1
+  int64_t max_steps = 0;             ///< stop after this many steps; 0 = no limit
   double learning_rate = 0.0002;
   double beta1 = 0.5;
   double beta2 = 0.999;
   double lambda_validation = 1.0;
   double lambda_reconstr = 10.0;
   double lambda_id = 2.0;
+  std::string gan_mode = "lsgan";  ///< lsgan | vanilla | wgangp (losses.h)
+  double lambda_gp = 10.0;         ///< wgangp: weight of the gradient penalty
   int64_t pool_size = 50;
   int64_t seed = 0;
   std::string device = "auto";     ///< auto | cpu | cuda | cuda:N

@@ -48,6 +48,14 @@ struct UnpairedLoaderOptions {
   /// rank of batch 2 sees.
   int64_t rank = 0;
   int64_t world_size = 1;
+  /// Official --max_dataset_size: each domain keeps its first max_images files (in name order);
+  /// 0 keeps all.
+  int64_t max_images = 0;
+  /// Official --serial_batches: epoch position p takes A image p mod |A| and B image p mod |B|,
+  /// in name order, instead of a shuffled A and a random B.
+  bool serial = false;
+  /// Official --direction BtoA: `<split>B/` is read as domain A and `<split>A/` as domain B.
+  bool swap_domains = false;
 };
 
 /// One training step's input (this rank's share): real_a, real_b are [batch, 3, crop, crop] in
@@ -61,8 +69,8 @@ struct UnpairedBatch {
 
 /// Unpaired A/B images for training. An epoch is max(|A|, |B|) images: A in a shuffled order
 /// (reshuffled every epoch), each paired with a B image drawn at random (official
-/// `unaligned_dataset`). Worker threads decode and augment batches ahead of the consumer; every
-/// batch depends only on (seed, epoch, step), never on thread timing.
+/// `unaligned_dataset`), or both in order (`serial`). Worker threads decode and augment batches
+/// ahead of the consumer; every batch depends only on (seed, epoch, step), never on thread timing.
 class UnpairedLoader {
  public:
   explicit UnpairedLoader(const UnpairedLoaderOptions& options);

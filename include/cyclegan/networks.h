@@ -181,13 +181,17 @@ class BookUnetGeneratorImpl : public GeneratorModule {
 TORCH_MODULE(BookUnetGenerator);
 
 struct PatchDiscriminatorOptions {
+  /// "n_layers" (official basic / n_layers: NLayerDiscriminator) or "pixel" (PixelDiscriminator).
+  TORCH_ARG(std::string, architecture) = "n_layers";
   TORCH_ARG(int64_t, in_channels) = 3;
   TORCH_ARG(int64_t, ndf) = 64;
-  TORCH_ARG(int64_t, n_layers) = 3;
+  TORCH_ARG(int64_t, n_layers) = 3;  ///< n_layers only
 };
 
-/// PatchGAN (official `NLayerDiscriminator`): [N, C, H, W] -> [N, 1, H', W'] raw scores, one per
-/// overlapping patch (70x70 receptive field and 30x30 output at 256x256 for n_layers = 3).
+/// PatchGAN: [N, C, H, W] -> [N, 1, H', W'] raw scores, one per patch. n_layers is the official
+/// `NLayerDiscriminator` (overlapping 70x70 patches and a 30x30 output at 256x256 for n_layers =
+/// 3; keys model.*); pixel is its `PixelDiscriminator` (1x1 patches: one score per pixel from
+/// 1x1 convolutions ndf -> 2 ndf -> 1; keys net.*). Throws ConfigError for another architecture.
 class PatchDiscriminatorImpl : public torch::nn::Module {
  public:
   explicit PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options);
@@ -201,10 +205,16 @@ TORCH_MODULE(PatchDiscriminator);
 /// Builds the generator named by options.architecture(); throws ConfigError for unknown names.
 GeneratorPtr make_generator(const GeneratorOptions& options);
 
-/// Conv and transposed-conv weights ~ N(0, std), biases 0 (official `init_type='normal'`). Every
-/// network here is built already so initialised with std 0.02 (not LibTorch's kaiming_uniform_),
-/// drawn from the default generator in construction order; this draws them again.
-void init_weights(torch::nn::Module& module, double std = 0.02);
+/// The official --init_type values, in the order of the documentation.
+const std::vector<std::string>& init_types();
+
+/// Draws every conv and transposed-conv weight again from the default generator, biases 0, as the
+/// official init_weights(net, init_type, init_gain): normal N(0, gain); xavier (Glorot normal,
+/// times gain); kaiming (He normal, fan_in, for ReLU; gain unused); orthogonal (times gain). Every
+/// network here is built already initialised as normal with gain 0.02 (not LibTorch's
+/// kaiming_uniform_), drawn in construction order. Throws std::invalid_argument for another type.
+void init_weights(torch::nn::Module& module, double gain = 0.02,
+                  const std::string& type = "normal");
 
 /// The biases of convolutions whose output goes straight into an InstanceNorm. The norm subtracts
 /// each channel's mean, so such a bias changes no output and its exact gradient is zero; what

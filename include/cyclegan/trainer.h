@@ -16,6 +16,7 @@
 #include "cyclegan/losses.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/runtime.h"
+#include "cyclegan/schedule.h"
 
 namespace cyclegan {
 
@@ -116,6 +117,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Adam> optimizer_d_;
   ImagePool pool_a_;
   ImagePool pool_b_;
+  LearningRateSchedule schedule_;  // per epoch; plateau's state is checkpointed
   int64_t steps_done_ = 0;
 
   std::unique_ptr<StepGraphs> graphs_;  // replays the two halves on a GPU (step_graphs.h)

@@ -162,6 +162,22 @@ class NLayerDiscriminator(nn.Module):
         return self.model(x)
 
 
+class PixelDiscriminator(nn.Module):
+    """The official PixelDiscriminator with InstanceNorm (which makes use_bias True)."""
+    def __init__(self, input_nc, ndf):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, kernel_size=1, stride=1, padding=0),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, kernel_size=1, stride=1, padding=0, bias=True),
+            nn.InstanceNorm2d(ndf * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=True))
+
+    def forward(self, x):
+        return self.net(x)
+
+
 # name -> (constructor, input side). Small filter counts keep files small; the layouts at 64
 # filters are pinned by the C++ key tests.
 NETWORKS = {
@@ -170,6 +186,7 @@ NETWORKS = {
     'unet_128': (lambda: UnetGenerator(3, 3, 7, 8), 128),
     'unet_256': (lambda: UnetGenerator(3, 3, 8, 8), 256),
     'patchgan': (lambda: NLayerDiscriminator(3, 16), 64),
+    'pixelgan': (lambda: PixelDiscriminator(3, 16), 32),
     'unet': (lambda: BookUnetGenerator(3, 3, 8), 64),
 }
 
@@ -218,6 +235,57 @@ def write_all(out):
         y = net(x.unsqueeze(0))[0]
     official = ((y.permute(1, 2, 0) + 1) / 2.0 * 255.0).to(torch.uint8)  # numpy astype truncates
     torch.save({'image': image, 'official': official}, f'{out}/png_io.pth')
+
+    write_gan_losses(out)
+
+
+def gan_loss(prediction, as_real, mode):
+    """The official GANLoss (models/networks.py) for each --gan_mode."""
+    target = torch.full_like(prediction, 1.0 if as_real else 0.0)
+    if mode == 'lsgan':
+        return nn.MSELoss()(prediction, target)
+    if mode == 'vanilla':
+        return nn.BCEWithLogitsLoss()(prediction, target)
+    return -prediction.mean() if as_real else prediction.mean()
+
+
+def gradient_penalty(net, real, fake, alpha, weight):
+    """The official cal_gradient_penalty, type 'mixed', constant 1, with the mixing weights given."""
+    per_sample = real.nelement() // real.shape[0]
+    a = alpha.view(-1, 1).expand(real.shape[0], per_sample).contiguous().view(*real.shape)
+    mixed = (a * real + (1 - a) * fake).requires_grad_(True)
+    scores = net(mixed)
+    gradient = torch.autograd.grad(outputs=scores, inputs=mixed,
+                                   grad_outputs=torch.ones(scores.size()),
+                                   create_graph=True, retain_graph=True, only_inputs=True)[0]
+    gradient = gradient.view(real.size(0), -1)
+    return (((gradient + 1e-16).norm(2, dim=1) - 1.0) ** 2).mean() * weight
+
+
+def write_gan_losses(out):
+    """Each gan_mode's generator and discriminator losses on the patchgan reference network, and
+    the discriminator's weight gradients (wgangp: with a gradient penalty of weight 10)."""
+    torch.manual_seed(4321)
+    net = NLayerDiscriminator(3, 16)
+    net.load_state_dict(torch.load(f'{out}/patchgan_zip.pth'))
+    real = torch.rand(2, 3, 64, 64) * 2 - 1
+    fake = torch.rand(2, 3, 64, 64) * 2 - 1
+    alpha = torch.rand(2)
+    results = {'real': real, 'fake': fake, 'alpha': alpha}
+    for mode in ('lsgan', 'vanilla', 'wgangp'):
+        net.zero_grad()
+        results[f'{mode}.g_validity'] = gan_loss(net(fake), True, mode).detach()
+        d = 0.5 * (gan_loss(net(real), True, mode) + gan_loss(net(fake), False, mode))
+        total = d
+        if mode == 'wgangp':
+            penalty = gradient_penalty(net, real, fake, alpha, 10.0)
+            results[f'{mode}.penalty'] = penalty.detach()
+            total = d + penalty
+        total.backward()
+        results[f'{mode}.d'] = d.detach()
+        for name, parameter in net.named_parameters():
+            results[f'{mode}.grad.{name}'] = parameter.grad.clone()
+    torch.save(results, f'{out}/gan_losses.pth')
 
 
 # What torch.load(weights_only=True) lets a file name (PyTorch 1.13 and >= 2.6 alike).
