@@ -57,7 +57,12 @@ const std::vector<Field>& fields() {
        "translates B images to A (official --direction)"},
       {"model", "input_dim", &TrainConfig::input_dim, 1,
        "training image side in pixels (the crop size); a multiple the generator accepts"},
-      {"model", "channels", &TrainConfig::channels, 1, "image channels (3 = RGB)"},
+      {"model", "channels", &TrainConfig::channels, 1,
+       "image channels of both domains: 3 (RGB) or 1 (gray, as PIL's convert('L'))"},
+      {"model", "input_nc", &TrainConfig::input_nc, 0,
+       "domain A's channels, 1 or 3 (official --input_nc); 0 = model.channels"},
+      {"model", "output_nc", &TrainConfig::output_nc, 0,
+       "domain B's channels, 1 or 3 (official --output_nc); 0 = model.channels"},
       {"model", "generator_type", &TrainConfig::generator_type, kNoMin,
        "unet (the book's), unet_128, unet_256, resnet_6blocks, resnet_9blocks; "
        "'u-net' and 'resnet' as the book writes them"},
@@ -475,6 +480,23 @@ void validate(const TrainConfig& config, const std::string& origin) {
                       "key 'model.generator_type' must be one of unet, unet_128, "
                       "unet_256, resnet_6blocks, resnet_9blocks (or u-net, resnet), got '" +
                       config.generator_type + "'");
+  }
+  for (const auto& [key, value] :
+       {std::pair{"model.channels", config.channels}, std::pair{"model.input_nc", config.input_nc},
+        std::pair{"model.output_nc", config.output_nc}}) {
+    const bool unset = value == 0 && std::string(key) != "model.channels";
+    if (!unset && value != 1 && value != 3) {
+      throw ConfigError(prefix + "key '" + key + "' must be 1 or 3" +
+                        (std::string(key) == "model.channels" ? "" : " (or 0: model.channels)") +
+                        ", got " + std::to_string(value));
+    }
+  }
+  if (config.lambda_id > 0 && config.channels_a() != config.channels_b()) {
+    throw ConfigError(prefix + "key 'train.lambda_id' must be 0 when domain A has " +
+                      std::to_string(config.channels_a()) + " channel(s) and domain B " +
+                      std::to_string(config.channels_b()) +
+                      " (model.input_nc, model.output_nc): identity feeds each generator its "
+                      "output domain's images");
   }
   const int64_t multiple = generator_size_multiple(generator);
   if (config.input_dim % multiple != 0) {

@@ -45,7 +45,9 @@ namespace {
 // Resize, random crop and flip of a decoded image, as the official resize_and_crop.
 at::Tensor augment(const cv::Mat& decoded, const TransformOptions& transform,
                    uint64_t random_seed) {
-  cv::Mat rgb = resize_square(decoded, transform.load_size);
+  // Grayscale before the resize, as the official transform list orders them.
+  cv::Mat rgb =
+      resize_square(detail::rgb8_with_channels(decoded, transform.channels), transform.load_size);
   std::mt19937_64 generator(random_seed);
   const int64_t slack = transform.load_size - transform.crop_size;
   const int64_t top = slack > 0 ? uniform_below(generator, slack + 1) : 0;
@@ -60,7 +62,7 @@ at::Tensor augment(const cv::Mat& decoded, const TransformOptions& transform,
   } else {
     augmented = crop.clone();
   }
-  return detail::rgb8_to_tensor(augmented);  // [3, crop, crop]
+  return detail::levels8_to_tensor(augmented);  // [channels, crop, crop]
 }
 
 }  // namespace
@@ -75,8 +77,9 @@ at::Tensor load_training_image_from_bytes(const uint8_t* data, size_t size, cons
   return augment(detail::decode_rgb8(data, size, name, kMaxImagePixels), transform, random_seed);
 }
 
-at::Tensor load_image_resized(const fs::path& path, int64_t side) {
-  return detail::rgb8_to_tensor(resize_square(detail::decode_rgb8(path, kMaxImagePixels), side));
+at::Tensor load_image_resized(const fs::path& path, int64_t side, int64_t channels) {
+  return detail::levels8_to_tensor(resize_square(
+      detail::rgb8_with_channels(detail::decode_rgb8(path, kMaxImagePixels), channels), side));
 }
 
 UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options)
@@ -145,27 +148,33 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
     indices_a.assign(first, first + options_.batch_size);
   }
   const int64_t side = options_.transform.crop_size;
-  batch.real_a = torch::empty({options_.batch_size, 3, side, side});  // [batch, 3, crop, crop]
-  batch.real_b = torch::empty({options_.batch_size, 3, side, side});
-  const size_t image_bytes = sizeof(float) * 3 * static_cast<size_t>(side * side);
+  const int64_t channels_a = options_.transform.channels;
+  const int64_t channels_b = options_.channels_b;
+  TransformOptions transform_b = options_.transform;
+  transform_b.channels = channels_b;
+  batch.real_a = torch::empty({options_.batch_size, channels_a, side, side});
+  batch.real_b = torch::empty({options_.batch_size, channels_b, side, side});
+  const size_t plane_bytes = sizeof(float) * static_cast<size_t>(side * side);
   for (int64_t i = 0; i < options_.batch_size; ++i) {
     const uint64_t item = mix_seed({options_.seed, static_cast<uint64_t>(global_step),
                                     static_cast<uint64_t>(first_item() + i)});
     std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
     const int64_t position = batch.step_in_epoch * global_batch() + first_item() + i;
     const int64_t index_b = options_.serial ? position % size_b() : uniform_below(pick_b, size_b());
-    const at::Tensor image_a = load_usable(files_a_, indices_a[i], mix_seed({item, 0xA1}));
-    const at::Tensor image_b = load_usable(files_b_, index_b, mix_seed({item, 0xB1}));
+    const at::Tensor image_a =
+        load_usable(files_a_, indices_a[i], options_.transform, mix_seed({item, 0xA1}));
+    const at::Tensor image_b = load_usable(files_b_, index_b, transform_b, mix_seed({item, 0xB1}));
     // memcpy rather than copy_: no LibTorch parallel region on a loader thread.
-    std::memcpy(batch.real_a.data_ptr<float>() + i * 3 * side * side, image_a.data_ptr<float>(),
-                image_bytes);
-    std::memcpy(batch.real_b.data_ptr<float>() + i * 3 * side * side, image_b.data_ptr<float>(),
-                image_bytes);
+    std::memcpy(batch.real_a.data_ptr<float>() + i * channels_a * side * side,
+                image_a.data_ptr<float>(), plane_bytes * static_cast<size_t>(channels_a));
+    std::memcpy(batch.real_b.data_ptr<float>() + i * channels_b * side * side,
+                image_b.data_ptr<float>(), plane_bytes * static_cast<size_t>(channels_b));
   }
   return batch;
 }
 
 at::Tensor UnpairedLoader::load_usable(const std::vector<fs::path>& files, int64_t index,
+                                       const TransformOptions& transform,
                                        uint64_t random_seed) const {
   const auto count = static_cast<int64_t>(files.size());
   for (int64_t offset = 0; offset < count; ++offset) {
@@ -175,7 +184,7 @@ at::Tensor UnpairedLoader::load_usable(const std::vector<fs::path>& files, int64
       if (unusable_.count(file) > 0) continue;
     }
     try {
-      return load_training_image(file, options_.transform, random_seed);
+      return load_training_image(file, transform, random_seed);
     } catch (const DataError& e) {
       // Whether a file decodes never depends on timing, so skipping it keeps batches
       // deterministic: every run (and every resume) substitutes the same next file.

@@ -50,6 +50,7 @@ at::Tensor gaussian_window(int64_t size, double sigma, int64_t channels) {
 
 std::string format_metric(double value) {
   if (std::isinf(value)) return "inf";
+  if (std::isnan(value)) return "n/a";  // identity, when the domains' channels differ
   return fmt::format("{:.4f}", value);
 }
 
@@ -178,7 +179,9 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
     for (const fs::path& file : files) {
       at::Tensor real;
       try {
-        real = (options.resize > 0 ? load_image_resized(file, options.resize) : read_image(file))
+        const int64_t channels = direction.forward.info.in_channels;
+        real = (options.resize > 0 ? load_image_resized(file, options.resize, channels)
+                                   : read_image(file, kMaxImagePixels, channels))
                    .unsqueeze(0)
                    .to(device);
       } catch (const DataError& e) {
@@ -190,21 +193,27 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
           translate_any_size(*direction.forward.generator, real, multiple_forward);
       const at::Tensor reconstructed =
           translate_any_size(*direction.backward.generator, fake, multiple_backward);
+      // Identity feeds the backward generator this domain's images: only when both domains have
+      // the same channels.
+      const bool has_identity =
+          direction.backward.info.in_channels == direction.forward.info.in_channels;
       const at::Tensor identity =
-          translate_any_size(*direction.backward.generator, real, multiple_backward);
+          has_identity ? translate_any_size(*direction.backward.generator, real, multiple_backward)
+                       : at::Tensor();
       ImageRow row;
       row.name = file.filename().string();
       const std::string stem = file.stem().string();
       row.real = fs::path(direction.name) / (stem + "_real.png");
       row.fake = fs::path(direction.name) / (stem + "_fake.png");
       row.reconstructed = fs::path(direction.name) / (stem + "_rec.png");
-      row.identity = fs::path(direction.name) / (stem + "_idt.png");
+      if (has_identity) row.identity = fs::path(direction.name) / (stem + "_idt.png");
       write_image(evaluation.output_dir / row.real, real[0].cpu());
       write_image(evaluation.output_dir / row.fake, fake[0].cpu());
       write_image(evaluation.output_dir / row.reconstructed, reconstructed[0].cpu());
-      write_image(evaluation.output_dir / row.identity, identity[0].cpu());
+      if (has_identity) write_image(evaluation.output_dir / row.identity, identity[0].cpu());
       row.cycle_l1 = mean_absolute_difference(reconstructed, real);
-      row.identity_l1 = mean_absolute_difference(identity, real);
+      row.identity_l1 = has_identity ? mean_absolute_difference(identity, real)
+                                     : std::numeric_limits<double>::quiet_NaN();
       metrics.cycle_l1 += row.cycle_l1;
       metrics.identity_l1 += row.identity_l1;
       ++metrics.images;
@@ -212,8 +221,10 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
       const fs::path truth_file = ground_truth_for(truth_folder, file);
       if (!truth_file.empty()) {
         try {
-          at::Tensor truth = options.resize > 0 ? load_image_resized(truth_file, options.resize)
-                                                : read_image(truth_file);
+          const int64_t channels = direction.forward.info.out_channels;
+          at::Tensor truth = options.resize > 0
+                                 ? load_image_resized(truth_file, options.resize, channels)
+                                 : read_image(truth_file, kMaxImagePixels, channels);
           if (truth.sizes() != fake[0].sizes()) {
             throw DataError(fmt::format("{}: ground truth is {}x{}, the translation {}x{}",
                                         truth_file.string(), truth.size(2), truth.size(1),

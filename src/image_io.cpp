@@ -308,21 +308,23 @@ cv::Mat decode_rgb8(const fs::path& path, int64_t max_pixels) {
   return decode_rgb8(bytes.data(), bytes.size(), path.string(), max_pixels);
 }
 
-at::Tensor rgb8_to_tensor(const cv::Mat& rgb) {
+at::Tensor levels8_to_tensor(const cv::Mat& levels) {
   // Official pipeline: ToTensor() (x / 255) then Normalize(0.5, 0.5), computed in the same float
   // operations so imported PyTorch models see identical inputs. Written straight into the
   // tensor's planes: loader threads must not start LibTorch parallel regions that compete with
   // the training step for cores.
-  CV_Assert(rgb.type() == CV_8UC3);
-  at::Tensor chw = torch::empty({3, rgb.rows, rgb.cols}, torch::kFloat32);
+  CV_Assert(levels.type() == CV_8UC3 || levels.type() == CV_8UC1);
+  const size_t channels = static_cast<size_t>(levels.channels());
+  at::Tensor chw =
+      torch::empty({static_cast<int64_t>(channels), levels.rows, levels.cols}, torch::kFloat32);
   float* planes = chw.data_ptr<float>();
-  const size_t plane = static_cast<size_t>(rgb.rows) * static_cast<size_t>(rgb.cols);
-  for (int y = 0; y < rgb.rows; ++y) {
-    const uint8_t* row = rgb.ptr<uint8_t>(y);
-    const size_t offset = static_cast<size_t>(y) * static_cast<size_t>(rgb.cols);
-    for (int x = 0; x < rgb.cols; ++x) {
-      for (size_t c = 0; c < 3; ++c) {
-        const float unit = static_cast<float>(row[3 * x + c]) / 255.0f;
+  const size_t plane = static_cast<size_t>(levels.rows) * static_cast<size_t>(levels.cols);
+  for (int y = 0; y < levels.rows; ++y) {
+    const uint8_t* row = levels.ptr<uint8_t>(y);
+    const size_t offset = static_cast<size_t>(y) * static_cast<size_t>(levels.cols);
+    for (int x = 0; x < levels.cols; ++x) {
+      for (size_t c = 0; c < channels; ++c) {
+        const float unit = static_cast<float>(row[channels * static_cast<size_t>(x) + c]) / 255.0f;
         planes[c * plane + offset + static_cast<size_t>(x)] = (unit - 0.5f) / 0.5f;
       }
     }
@@ -330,20 +332,41 @@ at::Tensor rgb8_to_tensor(const cv::Mat& rgb) {
   return chw;
 }
 
+cv::Mat rgb8_with_channels(const cv::Mat& rgb, int64_t channels) {
+  if (channels == 3) return rgb;
+  TORCH_CHECK(channels == 1, "images have 1 or 3 channels, not ", channels);
+  CV_Assert(rgb.type() == CV_8UC3);
+  cv::Mat luma(rgb.rows, rgb.cols, CV_8UC1);
+  for (int y = 0; y < rgb.rows; ++y) {
+    const uint8_t* in = rgb.ptr<uint8_t>(y);
+    uint8_t* out = luma.ptr<uint8_t>(y);
+    for (int x = 0; x < rgb.cols; ++x) {
+      const uint32_t r = in[3 * x];
+      const uint32_t g = in[3 * x + 1];
+      const uint32_t b = in[3 * x + 2];
+      out[x] = static_cast<uint8_t>((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+    }
+  }
+  return luma;
+}
+
 }  // namespace detail
 
 at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name,
                         int64_t max_pixels) {
-  return detail::rgb8_to_tensor(detail::decode_rgb8(data, size, name, max_pixels));
+  return detail::levels8_to_tensor(detail::decode_rgb8(data, size, name, max_pixels));
 }
 
-at::Tensor read_image(const fs::path& path, int64_t max_pixels) {
-  return detail::rgb8_to_tensor(detail::decode_rgb8(path, max_pixels));
+at::Tensor read_image(const fs::path& path, int64_t max_pixels, int64_t channels) {
+  return detail::levels8_to_tensor(
+      detail::rgb8_with_channels(detail::decode_rgb8(path, max_pixels), channels));
 }
 
 std::vector<unsigned char> to_rgb8(const at::Tensor& image, Quantization quantization) {
   at::Tensor chw = image.dim() == 4 ? image[0] : image;
-  TORCH_CHECK(chw.dim() == 3 && chw.size(0) == 3, "to_rgb8 expects [3, H, W], got ", image.sizes());
+  TORCH_CHECK(chw.dim() == 3 && (chw.size(0) == 3 || chw.size(0) == 1),
+              "to_rgb8 expects [3, H, W] or [1, H, W], got ", image.sizes());
+  if (chw.size(0) == 1) chw = chw.expand({3, chw.size(1), chw.size(2)});  // as tensor2im tiles
   at::Tensor levels = chw.detach().to(torch::kCPU, torch::kFloat32);
   if (quantization == Quantization::kTruncate) {
     // tensor2im: (x + 1) / 2 * 255, then numpy's astype(uint8) truncates.

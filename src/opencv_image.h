@@ -23,7 +23,11 @@ cv::Mat decode_rgb8(const unsigned char* data, size_t size, const std::string& n
 /// Reads and decodes `path`.
 cv::Mat decode_rgb8(const std::filesystem::path& path, int64_t max_pixels);
 
-/// HWC uint8 RGB -> [3, H, W] float in [-1, 1] (owns its memory).
-at::Tensor rgb8_to_tensor(const cv::Mat& rgb);
+/// HWC uint8 with 1 or 3 channels -> [C, H, W] float in [-1, 1] (owns its memory).
+at::Tensor levels8_to_tensor(const cv::Mat& levels);
+
+/// 8-bit RGB as is for `channels` 3; for 1 its luma as PIL's convert('L') computes it (the
+/// official Grayscale transform): (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+cv::Mat rgb8_with_channels(const cv::Mat& rgb, int64_t channels);
 
 }  // namespace cyclegan::detail

@@ -84,8 +84,9 @@ at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows) {
   for (size_t r = 0; r < rows.size(); ++r) {
     for (size_t c = 0; c < rows[r].size(); ++c) {
       at::Tensor image = rows[r][c].dim() == 4 ? rows[r][c][0] : rows[r][c];
-      TORCH_CHECK(image.size(0) == 3 && image.size(1) == height && image.size(2) == width,
-                  "make_grid: all images must be [3, ", height, ", ", width, "], got ",
+      TORCH_CHECK((image.size(0) == 3 || image.size(0) == 1) && image.size(1) == height &&
+                      image.size(2) == width,
+                  "make_grid: all images must be [3 or 1, ", height, ", ", width, "], got ",
                   image.sizes());
       const int64_t top = kGutter + static_cast<int64_t>(r) * (height + kGutter);
       const int64_t left = kGutter + static_cast<int64_t>(c) * (width + kGutter);

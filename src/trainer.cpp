@@ -234,22 +234,26 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
   weights_ = {config_.lambda_validation, config_.lambda_reconstr, config_.lambda_id,
               gan_mode_from_name(config_.gan_mode)};
   torch::manual_seed(static_cast<uint64_t>(config_.seed));
+  // G_AB takes domain A's channels to domain B's; D_A judges A images, D_B B images.
   const auto generator_options = GeneratorOptions()
                                      .architecture(canonical_generator_name(config_.generator_type))
-                                     .in_channels(config_.channels)
-                                     .out_channels(config_.channels)
+                                     .in_channels(config_.channels_a())
+                                     .out_channels(config_.channels_b())
                                      .ngf(config_.gen_n_filters)
                                      .dropout(config_.dropout);
   const auto discriminator_options =
       PatchDiscriminatorOptions()
           .architecture(config_.disc_type == "pixel" ? "pixel" : "n_layers")
-          .in_channels(config_.channels)
+          .in_channels(config_.channels_a())
           .ndf(config_.disc_n_filters)
           .n_layers(config_.disc_n_layers);
   g_ab_ = make_generator(generator_options);
-  g_ba_ = make_generator(generator_options);
+  g_ba_ = make_generator(GeneratorOptions(generator_options)
+                             .in_channels(config_.channels_b())
+                             .out_channels(config_.channels_a()));
   d_a_ = PatchDiscriminator(discriminator_options);
-  d_b_ = PatchDiscriminator(discriminator_options);
+  d_b_ = PatchDiscriminator(
+      PatchDiscriminatorOptions(discriminator_options).in_channels(config_.channels_b()));
   // The layers start from the CycleGAN init (N(0, 0.02) weights, zero biases; networks.h), or
   // are drawn again for another model.init_type / init_gain.
   const bool other_init = config_.init_type != "normal" || config_.init_gain != 0.02;
@@ -428,9 +432,13 @@ std::vector<std::vector<at::Tensor>> Trainer::sample_rows(const at::Tensor& real
   g_ba_->eval();
   const at::Tensor fake_b = g_ab_->forward(real_a);
   const at::Tensor fake_a = g_ba_->forward(real_b);
-  std::vector<std::vector<at::Tensor>> rows = {
-      {real_a, fake_b, g_ba_->forward(fake_b), g_ba_->forward(real_a)},
-      {real_b, fake_a, g_ab_->forward(fake_a), g_ab_->forward(real_b)}};
+  std::vector<std::vector<at::Tensor>> rows = {{real_a, fake_b, g_ba_->forward(fake_b)},
+                                               {real_b, fake_a, g_ab_->forward(fake_a)}};
+  // Identity needs each generator to take its own output's domain: not when channels differ.
+  if (config_.channels_a() == config_.channels_b()) {
+    rows[0].push_back(g_ba_->forward(real_a));
+    rows[1].push_back(g_ab_->forward(real_b));
+  }
   g_ab_->train();
   g_ba_->train();
   return rows;
@@ -440,8 +448,8 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   NetworkInfo generator;
   generator.kind = "generator";
   generator.architecture = canonical_generator_name(config_.generator_type);
-  generator.in_channels = config_.channels;
-  generator.out_channels = config_.channels;
+  generator.in_channels = config_.channels_a();
+  generator.out_channels = config_.channels_b();
   generator.filters = config_.gen_n_filters;
   generator.dropout = config_.dropout;
   generator.image_size = config_.input_dim;
@@ -461,10 +469,14 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
     save_network(dir / name, module, info);
     written.push_back(dir / name);
   };
+  NetworkInfo generator_ba = generator;
+  std::swap(generator_ba.in_channels, generator_ba.out_channels);
+  NetworkInfo discriminator_b = discriminator;
+  discriminator_b.in_channels = config_.channels_b();
   save("g_AB.pt", *g_ab_, generator, "AB");
-  save("g_BA.pt", *g_ba_, generator, "BA");
+  save("g_BA.pt", *g_ba_, generator_ba, "BA");
   save("d_A.pt", *d_a_, discriminator, "A");
-  save("d_B.pt", *d_b_, discriminator, "B");
+  save("d_B.pt", *d_b_, discriminator_b, "B");
   return written;
 }
 

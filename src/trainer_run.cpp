@@ -30,14 +30,15 @@ namespace {
 
 // The first decodable image of the test folder (else the training folder) of one domain, at
 // side x side: the fixed input of every sample grid.
-at::Tensor sample_image(const fs::path& root, const std::string& domain, int64_t side) {
+at::Tensor sample_image(const fs::path& root, const std::string& domain, int64_t side,
+                        int64_t channels) {
   for (const std::string split : {"test", "train"}) {
     std::error_code error;
     if (!fs::is_directory(root / (split + domain), error)) continue;
     try {
       for (const fs::path& file : list_images(root / (split + domain))) {
         try {
-          return load_image_resized(file, side).unsqueeze(0);
+          return load_image_resized(file, side, channels).unsqueeze(0);
         } catch (const DataError& e) {
           spdlog::warn("skipped: {}", e.what());
         }
@@ -113,7 +114,9 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   const int64_t threads = configure_threads(config_.threads);
   UnpairedLoaderOptions loader_options;
   loader_options.root = config_.data_root;
-  loader_options.transform = {config_.effective_load_size(), config_.input_dim, config_.flip};
+  loader_options.transform = {config_.effective_load_size(), config_.input_dim, config_.flip,
+                              config_.channels_a()};
+  loader_options.channels_b = config_.channels_b();
   loader_options.batch_size = config_.batch_size;
   loader_options.workers = config_.workers;
   loader_options.prefetch = config_.prefetch;
@@ -130,8 +133,10 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   at::Tensor sample_b;
   if (writes_run_directory) {
     const bool swapped = loader_options.swap_domains;
-    sample_a = sample_image(config_.data_root, swapped ? "B" : "A", config_.input_dim);
-    sample_b = sample_image(config_.data_root, swapped ? "A" : "B", config_.input_dim);
+    sample_a = sample_image(config_.data_root, swapped ? "B" : "A", config_.input_dim,
+                            config_.channels_a());
+    sample_b = sample_image(config_.data_root, swapped ? "A" : "B", config_.input_dim,
+                            config_.channels_b());
   }
 
   const LearningRateSchedule& schedule = schedule_;

@@ -151,6 +151,11 @@ Translator::Translator(const TranslateOptions& options)
     spdlog::info("{} ({}): {}", options_.checkpoint.string(), loaded.source_format, loaded.note);
   }
   info_ = loaded.info;
+  if (info_.in_channels != 1 && info_.in_channels != 3) {
+    throw CheckpointError(options_.checkpoint.string() + ": the generator takes " +
+                          std::to_string(info_.in_channels) +
+                          "-channel images; images are read with 1 (gray) or 3 (RGB) channels");
+  }
   generator_ = loaded.generator;
   generator_->to(device_);
   generator_->eval();
@@ -215,8 +220,11 @@ std::vector<fs::path> Translator::translate(const std::vector<fs::path>& files) 
     std::vector<at::Tensor> images(end - begin);
     for (size_t i = begin; i < end; ++i) {
       try {
-        images[i - begin] = options_.resize > 0 ? load_image_resized(files[i], options_.resize)
-                                                : read_image(files[i]);
+        // A one-channel generator reads luma, as the official Grayscale transform.
+        const int64_t channels = info_.in_channels;
+        images[i - begin] = options_.resize > 0
+                                ? load_image_resized(files[i], options_.resize, channels)
+                                : read_image(files[i], kMaxImagePixels, channels);
       } catch (const DataError& e) {
         spdlog::error("skipped: {}", e.what());
         failed_.push_back(e.what());

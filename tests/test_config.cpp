@@ -192,6 +192,28 @@ TEST_F(ConfigFile, DataSelectionKeysOfTheOfficialTrainer) {
   EXPECT_NE(message.find("data.max_dataset_size"), std::string::npos) << message;
 }
 
+TEST_F(ConfigFile, DomainChannelsAreOneOrThreeAndIdentityNeedsThemEqual) {
+  const TrainConfig defaults = load_train_config(write("train:\n  epochs: 3\n"));
+  EXPECT_EQ(defaults.channels_a(), 3);
+  EXPECT_EQ(defaults.channels_b(), 3);
+  const TrainConfig gray_to_colour =
+      load_train_config(write("model:\n  input_nc: 1\ntrain:\n  lambda_id: 0\n"));
+  EXPECT_EQ(gray_to_colour.channels_a(), 1);
+  EXPECT_EQ(gray_to_colour.channels_b(), 3);
+  std::string message = error_for("model:\n  input_nc: 1\n");
+  EXPECT_NE(message.find("key 'train.lambda_id' must be 0 when domain A has 1 channel(s) and "
+                         "domain B 3"),
+            std::string::npos)
+      << message;
+  message = error_for("model:\n  output_nc: 2\n");
+  EXPECT_NE(message.find("key 'model.output_nc' must be 1 or 3 (or 0: model.channels), got 2"),
+            std::string::npos)
+      << message;
+  message = error_for("model:\n  channels: 4\n");
+  EXPECT_NE(message.find("key 'model.channels' must be 1 or 3, got 4"), std::string::npos)
+      << message;
+}
+
 TEST_F(ConfigFile, NonMapAndEmptyFilesAreRejected) {
   EXPECT_NE(error_for("- a\n- b\n").find("got a list"), std::string::npos);
   EXPECT_NE(error_for("").find("empty"), std::string::npos);

@@ -203,6 +203,31 @@ TEST_F(Data, MaxDatasetSizeKeepsTheFirstFilesAndBtoASwapsTheFolders) {
   EXPECT_TRUE(same_image(batch.real_b[0], list_images(dir_ / "trainA")[0]));
 }
 
+// Official --input_nc 1: luma as PIL's convert('L') computes it, (19595 R + 38470 G + 7471 B +
+// 2^15) >> 16, before the resize; domain B keeps its own channel count.
+TEST_F(Data, OneChannelDomainsReadLumaAsPil) {
+  fs::create_directories(dir_ / "gray/trainA");
+  fs::create_directories(dir_ / "gray/trainB");
+  cv::Mat orange(8, 8, CV_8UC3, cv::Scalar(50, 100, 200));  // BGR: R 200, G 100, B 50
+  ASSERT_TRUE(cv::imwrite((dir_ / "gray/trainA/orange.png").string(), orange));
+  ASSERT_TRUE(cv::imwrite((dir_ / "gray/trainB/orange.png").string(), orange));
+  auto o = options();
+  o.root = dir_ / "gray";
+  o.transform = {8, 8, false, 1};
+  o.channels_b = 3;
+  UnpairedLoader loader(o);
+  const UnpairedBatch batch = loader.next();
+  ASSERT_EQ(batch.real_a.sizes(), (std::vector<int64_t>{1, 1, 8, 8}));
+  ASSERT_EQ(batch.real_b.sizes(), (std::vector<int64_t>{1, 3, 8, 8}));
+  const int luma = (200 * 19595 + 100 * 38470 + 50 * 7471 + 0x8000) >> 16;  // 124
+  const float expected = (static_cast<float>(luma) / 255.0f - 0.5f) / 0.5f;
+  EXPECT_EQ(batch.real_a.min().item<float>(), expected);
+  EXPECT_EQ(batch.real_a.max().item<float>(), expected);
+  EXPECT_TRUE(torch::equal(read_image(dir_ / "gray/trainA/orange.png", kMaxImagePixels, 1),
+                           batch.real_a[0]));
+  EXPECT_EQ(load_image_resized(dir_ / "gray/trainA/orange.png", 4, 1).size(0), 1);
+}
+
 TEST_F(Data, RandomCropAndFlipStayInsideTheResizedImage) {
   const at::Tensor full = load_image_resized(dir_ / "trainA/photo.jpeg", 36);
   bool saw_flip = false;

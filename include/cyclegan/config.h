@@ -23,7 +23,9 @@ struct TrainConfig {
 
   // model
   int64_t input_dim = 128;  ///< training image side (the crop size)
-  int64_t channels = 3;
+  int64_t channels = 3;     ///< image channels of both domains, unless input_nc / output_nc say
+  int64_t input_nc = 0;     ///< domain A's channels, 1 or 3; 0 = channels
+  int64_t output_nc = 0;    ///< domain B's channels, 1 or 3; 0 = channels
   std::string generator_type = "unet";
   int64_t gen_n_filters = 32;
   int64_t disc_n_filters = 32;
@@ -67,6 +69,10 @@ struct TrainConfig {
   double distributed_timeout = 300;          ///< seconds before a silent rank fails the run
   std::string lr_scaling = "keep";           ///< keep | linear (rate x world size)
   int64_t check_every = 100;                 ///< steps between cross-rank weight checksums
+
+  /// Domain A's and domain B's image channels (input_nc / output_nc, else channels).
+  int64_t channels_a() const { return input_nc > 0 ? input_nc : channels; }
+  int64_t channels_b() const { return output_nc > 0 ? output_nc : channels; }
 
   /// load_size, or input_dim when load_size is 0.
   int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }

@@ -19,10 +19,11 @@ struct TransformOptions {
   int64_t load_size = 128;  ///< both sides resized to this (bicubic)
   int64_t crop_size = 128;  ///< random square crop of this side
   bool flip = true;         ///< horizontal flip with probability 1/2
+  int64_t channels = 3;     ///< 3 (RGB) or 1 (luma, official --input_nc / --output_nc 1)
 };
 
-/// Reads and augments one image: [3, crop_size, crop_size] in [-1, 1]. `random_seed` fixes the
-/// crop position and flip, so the same seed gives the same tensor on any thread.
+/// Reads and augments one image: [channels, crop_size, crop_size] in [-1, 1]. `random_seed` fixes
+/// the crop position and flip, so the same seed gives the same tensor on any thread.
 at::Tensor load_training_image(const std::filesystem::path& path, const TransformOptions& transform,
                                uint64_t random_seed);
 
@@ -30,13 +31,16 @@ at::Tensor load_training_image(const std::filesystem::path& path, const Transfor
 at::Tensor load_training_image_from_bytes(const uint8_t* data, size_t size, const std::string& name,
                                           const TransformOptions& transform, uint64_t random_seed);
 
-/// Reads one image resized to side x side without augmentation (for sample grids).
-at::Tensor load_image_resized(const std::filesystem::path& path, int64_t side);
+/// Reads one image resized to side x side without augmentation (for sample grids): [channels,
+/// side, side], channels 1 being its luma (read_image()).
+at::Tensor load_image_resized(const std::filesystem::path& path, int64_t side,
+                              int64_t channels = 3);
 
 struct UnpairedLoaderOptions {
   std::filesystem::path root;  ///< holds `<split>A/` and `<split>B/`
   std::string split = "train";
-  TransformOptions transform;
+  TransformOptions transform;  ///< its channels are domain A's
+  int64_t channels_b = 3;      ///< domain B's channels (official --output_nc)
   int64_t batch_size = 1;
   int64_t workers = 2;
   int64_t prefetch = 4;
@@ -58,8 +62,8 @@ struct UnpairedLoaderOptions {
   bool swap_domains = false;
 };
 
-/// One training step's input (this rank's share): real_a, real_b are [batch, 3, crop, crop] in
-/// [-1, 1].
+/// One training step's input (this rank's share): real_a, real_b are [batch, channels, crop,
+/// crop] in [-1, 1].
 struct UnpairedBatch {
   at::Tensor real_a;
   at::Tensor real_b;
@@ -98,7 +102,7 @@ class UnpairedLoader {
   const std::vector<int64_t>& epoch_order_a(int64_t epoch) const;
   // Image `index` of `files`, augmented; when it cannot be decoded, the next usable one.
   at::Tensor load_usable(const std::vector<std::filesystem::path>& files, int64_t index,
-                         uint64_t random_seed) const;
+                         const TransformOptions& transform, uint64_t random_seed) const;
   void worker_loop();
 
   UnpairedLoaderOptions options_;

@@ -34,8 +34,10 @@ at::Tensor decode_image(const uint8_t* data, size_t size, const std::string& nam
                         int64_t max_pixels = kMaxImagePixels);
 
 /// Reads and decodes a file (see decode_image()). Throws DataError naming the file when it is
-/// missing, a folder, unreadable (permissions), empty or not a decodable image.
-at::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels = kMaxImagePixels);
+/// missing, a folder, unreadable (permissions), empty or not a decodable image. `channels` 1
+/// gives its luma, [1, H, W], as the official Grayscale transform (PIL's convert('L')).
+at::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels = kMaxImagePixels,
+                      int64_t channels = 3);
 
 /// How [-1, 1] floats become 8-bit levels.
 enum class Quantization {
@@ -43,13 +45,14 @@ enum class Quantization {
   kTruncate,  ///< (x + 1) / 2 * 255 truncated, as the official `tensor2im` does
 };
 
-/// Writes [3, H, W] (or [1, 3, H, W]) values in [-1, 1] as an 8-bit image; the format follows
+/// Writes [3, H, W] (or [1, 3, H, W]; one channel is written as gray RGB, as the official
+/// tensor2im tiles it) values in [-1, 1] as an 8-bit image; the format follows
 /// the extension. Written to a temporary name and renamed, so a failure never leaves a partial
 /// file under `path`. Throws DataError naming the file on failure.
 void write_image(const std::filesystem::path& path, const at::Tensor& image,
                  Quantization quantization = Quantization::kRound);
 
-/// [3, H, W] in [-1, 1] -> HWC uint8 RGB bytes.
+/// [3, H, W] (or [1, H, W], tiled) in [-1, 1] -> HWC uint8 RGB bytes.
 std::vector<unsigned char> to_rgb8(const at::Tensor& image,
                                    Quantization quantization = Quantization::kRound);
 
