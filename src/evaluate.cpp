@@ -54,6 +54,25 @@ std::string format_metric(double value) {
   return fmt::format("{:.4f}", value);
 }
 
+// `image` [C, H, W] as the official save_images writes it at `aspect_ratio`: wider by the ratio
+// when above 1, taller by its inverse when below (bicubic, as PIL's resize there).
+at::Tensor with_aspect_ratio(const at::Tensor& image, double aspect_ratio) {
+  if (aspect_ratio == 1.0) return image;
+  const int64_t height = image.size(1);
+  const int64_t width = image.size(2);
+  const std::vector<int64_t> size =
+      aspect_ratio > 1.0
+          ? std::vector<int64_t>{height,
+                                 static_cast<int64_t>(static_cast<double>(width) * aspect_ratio)}
+          : std::vector<int64_t>{static_cast<int64_t>(static_cast<double>(height) / aspect_ratio),
+                                 width};
+  namespace F = torch::nn::functional;
+  return F::interpolate(
+             image.unsqueeze(0).to(torch::kCPU),
+             F::InterpolateFuncOptions().size(size).mode(torch::kBicubic).align_corners(false))[0]
+      .clamp(-1, 1);
+}
+
 // The file in `folder` with the stem of `file`, if any: the paired ground truth.
 fs::path ground_truth_for(const fs::path& folder, const fs::path& file) {
   std::error_code error;
@@ -169,6 +188,8 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
       spdlog::warn("{}: skipped ({})", direction.name, e.what());
       continue;
     }
+    if (options.num_test > 0 && static_cast<int64_t>(files.size()) > options.num_test)
+      files.resize(static_cast<size_t>(options.num_test));
     const fs::path truth_folder = data_root / ("test" + direction.source + "_gt");
     const fs::path out = evaluation.output_dir / direction.name;
     fs::create_directories(out);
@@ -207,10 +228,14 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
       row.fake = fs::path(direction.name) / (stem + "_fake.png");
       row.reconstructed = fs::path(direction.name) / (stem + "_rec.png");
       if (has_identity) row.identity = fs::path(direction.name) / (stem + "_idt.png");
-      write_image(evaluation.output_dir / row.real, real[0].cpu());
-      write_image(evaluation.output_dir / row.fake, fake[0].cpu());
-      write_image(evaluation.output_dir / row.reconstructed, reconstructed[0].cpu());
-      if (has_identity) write_image(evaluation.output_dir / row.identity, identity[0].cpu());
+      auto write = [&](const fs::path& name, const at::Tensor& image) {
+        write_image(evaluation.output_dir / name,
+                    with_aspect_ratio(image.cpu(), options.aspect_ratio));
+      };
+      write(row.real, real[0]);
+      write(row.fake, fake[0]);
+      write(row.reconstructed, reconstructed[0]);
+      if (has_identity) write(row.identity, identity[0]);
       row.cycle_l1 = mean_absolute_difference(reconstructed, real);
       row.identity_l1 = has_identity ? mean_absolute_difference(identity, real)
                                      : std::numeric_limits<double>::quiet_NaN();
@@ -232,7 +257,7 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
           }
           truth = truth.unsqueeze(0);
           row.truth = fs::path(direction.name) / (stem + "_truth.png");
-          write_image(evaluation.output_dir / row.truth, truth[0]);
+          write(row.truth, truth[0]);
           const at::Tensor translated = fake.cpu();
           row.paired = true;
           row.paired_l1 = mean_absolute_difference(translated, truth);

@@ -126,6 +126,12 @@ TEST_F(CliErrors, BadCommandLines) {
                "not expected: --no-such-flag");
   expect_error("unknown flag with a value", "info --no-such=3 run/g_AB.pt", 2,
                "not expected: --no-such (not an option of 'cyclegan info')");
+  expect_error("negative count", "test --ckpt-dir run --num-test -2", 2,
+               "--num-test: must be >= 0, got -2");
+  expect_error("zero ratio", "test --ckpt-dir run --aspect-ratio 0", 2,
+               "--aspect-ratio: must be > 0, got 0");
+  expect_error("not a number", "translate --ckpt run/g_AB.pt --batch-size many data/testA", 2,
+               "--batch-size");
 }
 
 TEST_F(CliErrors, GlobalFlagsWorkAfterTheSubcommandToo) {

@@ -116,6 +116,28 @@ TEST(Evaluate, TranslatesBothTestFoldersAndMeasuresAgainstGroundTruth) {
   EXPECT_NE(html.str().find("A2B/" + first_a.stem().string() + "_fake.png"), std::string::npos);
   EXPECT_TRUE(fs::exists(evaluation.output_dir / "metrics.csv"));
   EXPECT_TRUE(fs::exists(evaluation.output_dir / "images.csv"));
+
+  // The official --num_test and --aspect_ratio: one image per folder, written twice as wide, with
+  // the metrics of the unstretched translation.
+  options.output_dir = dir / "one";
+  options.num_test = 1;
+  options.aspect_ratio = 2.0;
+  const Evaluation one = evaluate_run(options);
+  ASSERT_EQ(one.directions.size(), 2u);
+  EXPECT_EQ(one.directions[0].images, 1);
+  EXPECT_EQ(one.directions[1].images, 1);
+  const at::Tensor wide =
+      read_image(one.output_dir / "A2B" / (first_a.stem().string() + "_fake.png"));
+  EXPECT_EQ(wide.size(1), 32);
+  EXPECT_EQ(wide.size(2), 64);
+  EXPECT_NEAR(one.directions[0].paired_psnr, paired_psnr, 1e-6);
+  options.aspect_ratio = 0.5;
+  options.output_dir = dir / "tall";
+  const Evaluation tall = evaluate_run(options);
+  const at::Tensor high =
+      read_image(tall.output_dir / "A2B" / (first_a.stem().string() + "_real.png"));
+  EXPECT_EQ(high.size(1), 64);
+  EXPECT_EQ(high.size(2), 32);
 }
 
 }  // namespace

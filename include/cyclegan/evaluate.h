@@ -37,7 +37,11 @@ struct EvaluateOptions {
   std::filesystem::path data_root;   ///< empty: the run's data.root
   std::filesystem::path output_dir;  ///< empty: RUN_DIR/test_step_N
   std::string device = "auto";
-  int64_t resize = 0;  ///< > 0: translate at resize x resize; 0: at each image's own size
+  int64_t resize = 0;    ///< > 0: translate at resize x resize; 0: at each image's own size
+  int64_t num_test = 0;  ///< > 0: only the first N images (by name) of each test folder
+  /// Written images are stretched to width x ratio (> 1) or height / ratio (< 1), bicubic, as
+  /// the official save_images; metrics are measured before.
+  double aspect_ratio = 1.0;
 };
 
 struct Evaluation {

@@ -8,6 +8,11 @@
 
 namespace cyclegan::cli {
 
+/// Number checks with messages a user can read ("must be >= 0, got -2"), where CLI11's own
+/// NonNegativeNumber / PositiveNumber print their range up to the largest double.
+const CLI::Validator& at_least_zero();
+const CLI::Validator& above_zero();
+
 /// --arch and --ngf, for commands that read PyTorch generator files.
 void add_generator_override_options(CLI::App* command, GeneratorOverrides& overrides);
 

@@ -19,7 +19,7 @@ void add_generator_override_options(CLI::App* command, GeneratorOverrides& overr
           {"unet", "unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks", "u-net", "resnet"}));
   command
       ->add_option("--ngf", overrides.ngf, "Filters of a PyTorch .pth file (inferred if omitted)")
-      ->check(CLI::PositiveNumber);
+      ->check(above_zero());
 }
 
 std::function<int()> add_import_command(CLI::App& app) {

@@ -15,6 +15,38 @@
 #include "cyclegan/errors.h"
 #include "progress.h"
 
+namespace cyclegan::cli {
+
+namespace {
+
+// A check of a number against `bound` (inclusive or not), named like "NUMBER >= 0".
+CLI::Validator number_check(double bound, bool inclusive) {
+  const std::string relation = inclusive ? ">= " : "> ";
+  const std::string limit = bound == 0 ? "0" : std::to_string(bound);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value)) return "expected a number, got '" + text + "'";
+        const bool ok = inclusive ? value >= bound : value > bound;
+        return ok ? std::string() : "must be " + relation + limit + ", got " + text;
+      },
+      "NUMBER " + relation + limit);
+}
+
+}  // namespace
+
+const CLI::Validator& at_least_zero() {
+  static const CLI::Validator check = number_check(0, true);
+  return check;
+}
+
+const CLI::Validator& above_zero() {
+  static const CLI::Validator check = number_check(0, false);
+  return check;
+}
+
+}  // namespace cyclegan::cli
+
 namespace {
 
 constexpr int kExitRuntimeError = 1;

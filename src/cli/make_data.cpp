@@ -15,10 +15,10 @@ std::function<int()> add_make_data_command(CLI::App& app) {
   command->add_option("-o,--out", options->root, "Dataset folder to create")->capture_default_str();
   command->add_option("--count", options->train_per_domain, "Training images per domain")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(above_zero());
   command->add_option("--test-count", options->test_per_domain, "Test images per domain")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(above_zero());
   command->add_option("--size", options->image_size, "Image side in pixels (>= 16)")
       ->capture_default_str()
       ->check(CLI::Range(16, 4096));

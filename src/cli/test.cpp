@@ -35,9 +35,20 @@ std::function<int()> add_test_command(CLI::App& app) {
   command
       ->add_option("--resize", options->evaluate.resize,
                    "Translate at NxN instead of each image's own size (0 = keep)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_zero());
+  command
+      ->add_option("--num-test", options->evaluate.num_test,
+                   "Only the first N images (by name) of each test folder (0 = all; official "
+                   "--num_test)")
+      ->check(at_least_zero());
+  command
+      ->add_option("--aspect-ratio", options->evaluate.aspect_ratio,
+                   "Write images R times wider (R > 1) or 1/R times taller (R < 1), bicubic; "
+                   "metrics are measured before (official --aspect_ratio)")
+      ->check(above_zero())
+      ->capture_default_str();
   command->add_option("--threads", options->threads, "CPU threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_zero());
   command->footer(
       "Writes OUT/A2B/ and OUT/B2A/ (original, translated, reconstructed, identity and, where\n"
       "testA_gt/ or testB_gt/ holds the correct image under the same name, the ground truth),\n"

@@ -33,12 +33,12 @@ std::function<int()> add_translate_command(CLI::App& app) {
   command
       ->add_option("--resize", options->translate.resize,
                    "Resize inputs to NxN instead of keeping their size (0 = keep)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_zero());
   command
       ->add_option("--batch-size", options->translate.batch_size,
                    "Same-size images translated together")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(above_zero());
   command->add_flag_callback(
       "--official-rounding",
       [options] { options->translate.quantization = Quantization::kTruncate; },
@@ -47,19 +47,19 @@ std::function<int()> add_translate_command(CLI::App& app) {
       ->add_option("--tile", options->translate.tile,
                    "Translate in overlapping tiles of this side (0 = only when an image would "
                    "exceed --max-memory)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_zero());
   command
       ->add_option("--tile-overlap", options->translate.tile_overlap,
                    "Pixels shared by neighbouring tiles, blended across")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_zero());
   command
       ->add_option("--max-memory", options->translate.max_memory_mb,
                    "Memory budget in MiB for one image; larger ones are tiled")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(above_zero());
   command->add_option("--threads", options->threads, "CPU threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least_zero());
   command->add_flag("--exact", options->exact,
                     "LibTorch's direct convolutions everywhere: outputs match PyTorch's to 1e-5. "
                     "By default a ResNet generator's 3x3 convolutions on images from about 96 px "
