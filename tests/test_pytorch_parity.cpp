@@ -76,6 +76,41 @@ TEST_F(PytorchParity, ImportedGeneratorsMatchPyTorchInBothFileFormats) {
   }
 }
 
+// Official generators with one-channel images on one side (--input_nc 1 / --output_nc 1): we
+// infer the channels from the keys, compute their outputs, and export what PyTorch loads.
+TEST_F(PytorchParity, OneChannelGeneratorsTravelBothWays) {
+  struct Case {
+    std::string name, architecture;
+    int64_t in_channels, out_channels;
+  };
+  for (const Case& c : {Case{"unet_128_1to3", "unet_128", 1, 3},
+                        Case{"resnet_6blocks_3to1", "resnet_6blocks", 3, 1}}) {
+    const StateDict io = read_torch_file(file(c.name + "_io.pth"));
+    const LoadedGenerator loaded = load_generator(file(c.name + "_zip.pth"));
+    EXPECT_EQ(loaded.info.architecture, c.architecture);
+    EXPECT_EQ(loaded.info.in_channels, c.in_channels) << c.name;
+    EXPECT_EQ(loaded.info.out_channels, c.out_channels) << c.name;
+    {
+      torch::NoGradGuard no_grad;
+      const double difference =
+          max_abs_difference(loaded.generator->forward(io["input"].clone()), io["output"]);
+      std::cout << "PyTorch -> us, " << c.name << ": max abs difference " << difference << "\n";
+      EXPECT_LE(difference, 1e-5) << c.name;
+    }
+    save_network(file(c.name + "_ours.pt"), *loaded.generator, loaded.info);
+    export_state_dict(file(c.name + "_export.pth"),
+                      *load_generator(file(c.name + "_ours.pt")).generator);
+    for (const auto& [check, path] : {std::pair{"--check-export", file(c.name + "_export.pth")},
+                                      std::pair{"--check-network", file(c.name + "_ours.pt")}}) {
+      const auto [status, output] =
+          testing::run_shell(std::string(kPython) + " '" + script() + "' " + check + " " + c.name +
+                             " '" + path.string() + "' '" + dir_->path().string() + "'");
+      std::cout << "us -> PyTorch, " << output;
+      EXPECT_EQ(status, 0) << output;
+    }
+  }
+}
+
 // The reference discriminators: the official NLayerDiscriminator and PixelDiscriminator.
 const std::vector<std::pair<std::string, PatchDiscriminatorOptions>> kDiscriminators = {
     {"patchgan", PatchDiscriminatorOptions().ndf(16)},

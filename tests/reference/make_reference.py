@@ -188,6 +188,9 @@ NETWORKS = {
     'patchgan': (lambda: NLayerDiscriminator(3, 16), 64),
     'pixelgan': (lambda: PixelDiscriminator(3, 16), 32),
     'unet': (lambda: BookUnetGenerator(3, 3, 8), 64),
+    # --input_nc 1 --output_nc 3 and --input_nc 3 --output_nc 1
+    'unet_128_1to3': (lambda: UnetGenerator(1, 3, 7, 8), 128),
+    'resnet_6blocks_3to1': (lambda: ResnetGenerator(3, 1, 16, 6), 48),
 }
 
 
@@ -203,7 +206,8 @@ def write_all(out):
     for name, (build, side) in NETWORKS.items():
         net = build().eval()
         randomise(net)
-        x = torch.rand(2, 3, side, side) * 2 - 1
+        channels = next(net.parameters()).shape[1]  # the first convolution's inputs
+        x = torch.rand(2, channels, side, side) * 2 - 1
         with torch.no_grad():
             y = net(x.clone())
         torch.save(net.state_dict(), f'{out}/{name}_zip.pth')
@@ -335,7 +339,8 @@ def check_export(name, path, out):
 def check_network(name, path, out):
     file = torch.load(path, weights_only=True)
     metadata = {key: value for key, value in file.items() if key != 'state_dict'}
-    if metadata.get('format') != 'cyclegan' or metadata.get('architecture') != name:
+    architecture = name.replace('_1to3', '').replace('_3to1', '')  # the channel variants
+    if metadata.get('format') != 'cyclegan' or metadata.get('architecture') != architecture:
         print(f'{name}: unexpected network file metadata {metadata}')
         return 1
     return check_file(name, path, file['state_dict'], out, 'network file')
