@@ -22,6 +22,11 @@ FILTER+=':Resume.HalfThenResumeIsBitIdenticalToStraight:Resume.RetentionKeepsThe
 FILTER+=':DataParallel.HalfThenResumeIsBitIdenticalToStraightPerWorldSize'
 FILTER+=':Translate.TilesNormalisedOnTheirOwnWouldShowSeams'
 FILTER+=':Translate.OverviewStatisticsShiftColoursEverywhereButLeaveNoSeams'
+# The pixel discriminator's resume (the PatchGAN's resume and the pixel tests cover its code) and
+# wgangp's data-parallel check (the wgangp resume runs the penalty, the other data-parallel
+# tests the averaging).
+FILTER+=':Resume.PixelDiscriminatorHalfThenResumeIsBitIdenticalToStraight'
+FILTER+=':DataParallel.WgangpTwoRanksOfBatchOneComputeTheLossesOfOneRankOfBatchTwo'
 
 start=$SECONDS
 sanitize_build cyclegan cyclegan_tests

@@ -101,6 +101,12 @@ const std::vector<Field>& fields() {
        "weight of the adversarial (validity) loss"},
       {"train", "lambda_reconstr", &TrainConfig::lambda_reconstr, 0,
        "weight of the cycle-reconstruction L1 loss"},
+      {"train", "lambda_reconstr_a", &TrainConfig::lambda_reconstr_a, -1,
+       "weight of the A -> B -> A cycle L1 (official --lambda_A); -1 = lambda_reconstr"},
+      {"train", "lambda_reconstr_b", &TrainConfig::lambda_reconstr_b, -1,
+       "weight of the B -> A -> B cycle L1 (official --lambda_B); -1 = lambda_reconstr. When the "
+       "two differ, each identity term scales with its images' cycle weight over lambda_reconstr, "
+       "as the official lambda_identity x lambda_A / lambda_B"},
       {"train", "lambda_id", &TrainConfig::lambda_id, 0,
        "weight of the identity L1 loss; 0 skips the identity passes"},
       {"train", "gan_mode", &TrainConfig::gan_mode, kNoMin,
@@ -542,6 +548,21 @@ void validate(const TrainConfig& config, const std::string& origin) {
   if (config.gan_mode != "lsgan" && config.gan_mode != "vanilla" && config.gan_mode != "wgangp") {
     throw ConfigError(prefix + "key 'train.gan_mode' must be lsgan, vanilla or wgangp, got '" +
                       config.gan_mode + "'");
+  }
+  for (const auto& [key, value] :
+       {std::pair{"train.lambda_reconstr_a", config.lambda_reconstr_a},
+        std::pair{"train.lambda_reconstr_b", config.lambda_reconstr_b}}) {
+    if (value < 0 && value != -1) {
+      throw ConfigError(prefix + "key '" + key + "' must be >= 0, or -1 for lambda_reconstr, got " +
+                        format_double(value));
+    }
+  }
+  if (config.cycle_weight_a() != config.cycle_weight_b() && config.lambda_id > 0 &&
+      config.lambda_reconstr <= 0) {
+    throw ConfigError(prefix +
+                      "key 'train.lambda_reconstr' must be > 0 when lambda_reconstr_a and "
+                      "lambda_reconstr_b differ and lambda_id > 0: each identity weight is "
+                      "lambda_id x its cycle weight / lambda_reconstr");
   }
   const auto& policies = learning_rate_policies();
   if (std::find(policies.begin(), policies.end(), config.lr_policy) == policies.end()) {

@@ -150,9 +150,9 @@ constexpr std::array<const char*, kTerms> kTermNames = {"g_validity", "g_reconst
                                                         "d_a",        "d_b"};
 
 // The step's losses from its terms, read in one transfer (on a GPU the step's one wait) and
-// checked to be finite before any weight changes; g_total is left to the caller.
+// checked to be finite before any weight changes.
 StepLosses read_losses(const at::Tensor& generator_terms, const at::Tensor& discriminator_terms,
-                       int64_t step) {
+                       int64_t step, const LossWeights& ab, const LossWeights& ba) {
   const at::Tensor values =
       at::cat({generator_terms, discriminator_terms}).to(at::kCPU, at::kDouble).contiguous();
   TORCH_CHECK(values.numel() == kTerms, "a training step has ", kTerms, " loss terms, got ",
@@ -165,6 +165,10 @@ StepLosses read_losses(const at::Tensor& generator_terms, const at::Tensor& disc
   losses.g_identity = value[kIdentityAB] + value[kIdentityBA];
   losses.d_a = value[kDiscriminatorA];
   losses.d_b = value[kDiscriminatorB];
+  // Each share with its own weights (the caller recomputes it where both weigh alike).
+  losses.g_total = ab.validation * value[kValidityAB] + ab.reconstr * value[kReconstrAB] +
+                   ab.id * value[kIdentityAB] + ba.validation * value[kValidityBA] +
+                   ba.reconstr * value[kReconstrBA] + ba.id * value[kIdentityBA];
   return losses;
 }
 
@@ -197,7 +201,7 @@ class GradientAverages {
 bool agree_on_losses(ProcessGroup& group, StepLosses& losses, bool stop_requested) {
   const std::vector<double> totals =
       group.sum({losses.g_validity, losses.g_reconstr, losses.g_identity, losses.d_a, losses.d_b,
-                 stop_requested ? 1.0 : 0.0},
+                 stop_requested ? 1.0 : 0.0, losses.g_total},
                 "agreeing on the step's losses");
   const auto ranks = static_cast<double>(group.world_size());
   losses.g_validity = totals[0] / ranks;
@@ -205,6 +209,7 @@ bool agree_on_losses(ProcessGroup& group, StepLosses& losses, bool stop_requeste
   losses.g_identity = totals[2] / ranks;
   losses.d_a = totals[3] / ranks;
   losses.d_b = totals[4] / ranks;
+  losses.g_total = totals[6] / ranks;
   return totals[5] > 0;
 }
 
@@ -231,8 +236,21 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
   // As the official implementation (cudnn.benchmark = True): cuDNN times its algorithms for each
   // new layer shape once, then uses the fastest; a run's shapes never change.
   if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-  weights_ = {config_.lambda_validation, config_.lambda_reconstr, config_.lambda_id,
-              gan_mode_from_name(config_.gan_mode)};
+  // Each generator's share: G_AB's holds the A cycle (A -> B -> A) and the identity on B images,
+  // which scales with B's cycle weight as the official idt_A = lambda_B x lambda_identity does;
+  // G_BA's likewise. With one cycle weight both shares weigh alike.
+  const double cycle_a = config_.cycle_weight_a();
+  const double cycle_b = config_.cycle_weight_b();
+  const bool one_cycle_weight = cycle_a == cycle_b;
+  const GanMode gan_mode = gan_mode_from_name(config_.gan_mode);
+  weights_ab_ = {
+      config_.lambda_validation, cycle_a,
+      one_cycle_weight ? config_.lambda_id : config_.lambda_id * cycle_b / config_.lambda_reconstr,
+      gan_mode};
+  weights_ba_ = {
+      config_.lambda_validation, cycle_b,
+      one_cycle_weight ? config_.lambda_id : config_.lambda_id * cycle_a / config_.lambda_reconstr,
+      gan_mode};
   torch::manual_seed(static_cast<uint64_t>(config_.seed));
   // G_AB takes domain A's channels to domain B's; D_A judges A images, D_B B images.
   const auto generator_options = GeneratorOptions()
@@ -340,9 +358,9 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
   std::vector<at::Tensor> terms;
   auto generator_part = [&](const at::Tensor& real, const at::Tensor& other_real,
                             GeneratorModule& first, GeneratorModule& back,
-                            PatchDiscriminatorImpl& judge) {
+                            PatchDiscriminatorImpl& judge, const LossWeights& weights) {
     const int64_t n = real.size(0);
-    const bool with_identity = weights_.id > 0;
+    const bool with_identity = weights.id > 0;
     // [first(real); first(other_real)]: the fakes, and the other domain's images left unchanged.
     const at::Tensor outputs = first.forward(with_identity ? at::cat({real, other_real}) : real);
     const at::Tensor fake = outputs.narrow(0, 0, n);
@@ -351,15 +369,15 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
     const GeneratorTerms part =
         generator_terms(judged, reconstructed, real,
                         with_identity ? outputs.narrow(0, n, other_real.size(0)) : at::Tensor(),
-                        other_real, weights_);
+                        other_real, weights);
     terms.push_back(part.validity);
     terms.push_back(part.reconstr);
     terms.push_back(with_identity ? part.identity : at::zeros({}, part.validity.options()));
     part.weighted.backward();
     return fake.detach();
   };
-  *fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_);
-  *fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_);
+  *fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_, weights_ab_);
+  *fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_, weights_ba_);
   zero_gradients(cancelled_biases_g_);
   return at::stack(terms);
 }
@@ -377,7 +395,7 @@ at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tens
                                 const at::Tensor& pooled_fake, uint64_t purpose) {
     const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
     at::Tensor penalty;
-    if (weights_.gan_mode == GanMode::kWgangp && config_.lambda_gp > 0) {
+    if (weights_ab_.gan_mode == GanMode::kWgangp && config_.lambda_gp > 0) {
       const at::Tensor alpha =
           mixing_weights(config_, steps_done_ + 1, purpose, rank(), world_size(), real.size(0));
       penalty = gradient_penalty([&](const at::Tensor& x) { return discriminator.forward(x); },
@@ -385,7 +403,7 @@ at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tens
     }
     return discriminator_loss(scores.narrow(0, 0, real.size(0)),
                               scores.narrow(0, real.size(0), pooled_fake.size(0)),
-                              weights_.gan_mode, penalty);
+                              weights_ab_.gan_mode, penalty);
   };
   const at::Tensor loss_d_a = discriminator_part(*d_a_, real_a, pooled_fake_a, 0x6A);
   const at::Tensor loss_d_b = discriminator_part(*d_b_, real_b, pooled_fake_b, 0x6B);
@@ -412,12 +430,16 @@ StepLosses Trainer::step_and_agree(const at::Tensor& real_a_in, const at::Tensor
         discriminator_phase(real_a, real_b, pool_a_.query(fake_a), pool_b_.query(fake_b));
     averages.start(*optimizer_d_, "averaging the discriminators' gradients");
   }
-  StepLosses losses = read_losses(terms.generators, terms.discriminators, steps_done_ + 1);
+  StepLosses losses = read_losses(terms.generators, terms.discriminators, steps_done_ + 1,
+                                  weights_ab_, weights_ba_);
   averages.finish_and_step(*optimizer_g_);
   averages.finish_and_step(*optimizer_d_);
   if (group_) stop_requested = agree_on_losses(*group_, losses, stop_requested);
-  losses.g_total = weights_.validation * losses.g_validity + weights_.reconstr * losses.g_reconstr +
-                   weights_.id * losses.g_identity;
+  if (weights_ab_.reconstr == weights_ba_.reconstr) {
+    // One weight per term: the total of the agreed terms (as before per-direction weights).
+    losses.g_total = weights_ab_.validation * losses.g_validity +
+                     weights_ab_.reconstr * losses.g_reconstr + weights_ab_.id * losses.g_identity;
+  }
   if (stop_agreed != nullptr) *stop_agreed = stop_requested;
   ++steps_done_;
   return losses;

@@ -214,6 +214,26 @@ TEST_F(ConfigFile, DomainChannelsAreOneOrThreeAndIdentityNeedsThemEqual) {
       << message;
 }
 
+TEST_F(ConfigFile, PerDirectionCycleWeightsDefaultToLambdaReconstr) {
+  const TrainConfig defaults = load_train_config(write("train:\n  lambda_reconstr: 7\n"));
+  EXPECT_EQ(defaults.cycle_weight_a(), 7);
+  EXPECT_EQ(defaults.cycle_weight_b(), 7);
+  const TrainConfig set =
+      load_train_config(write("train:\n  lambda_reconstr_a: 10\n  lambda_reconstr_b: 0\n"));
+  EXPECT_EQ(set.cycle_weight_a(), 10);
+  EXPECT_EQ(set.cycle_weight_b(), 0);
+  std::string message = error_for("train:\n  lambda_reconstr_b: -0.5\n");
+  EXPECT_NE(message.find("key 'train.lambda_reconstr_b' must be >= 0, or -1 for lambda_reconstr, "
+                         "got -0.5"),
+            std::string::npos)
+      << message;
+  message = error_for("train:\n  lambda_reconstr: 0\n  lambda_reconstr_a: 3\n");
+  EXPECT_NE(message.find("key 'train.lambda_reconstr' must be > 0 when lambda_reconstr_a and "
+                         "lambda_reconstr_b differ"),
+            std::string::npos)
+      << message;
+}
+
 TEST_F(ConfigFile, NonMapAndEmptyFilesAreRejected) {
   EXPECT_NE(error_for("- a\n- b\n").find("got a list"), std::string::npos);
   EXPECT_NE(error_for("").find("empty"), std::string::npos);

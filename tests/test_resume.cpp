@@ -173,6 +173,36 @@ TEST_F(Resume, EveryGanModeReachesTheDiscriminatorLosses) {
   }
 }
 
+// The official --lambda_A 10 --lambda_B 5 --lambda_identity 0.5: cycle A weighs 10, cycle B 5,
+// the identity on B images (official idt_A) 5 x 0.5 and the one on A images 10 x 0.5. Ours:
+// lambda_reconstr_a / _b, and lambda_id 5 at lambda_reconstr 10.
+TEST_F(Resume, PerDirectionCycleWeightsWeighTheObjectiveAsTheOfficialTrainer) {
+  torch::manual_seed(5);
+  const at::Tensor a = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  const at::Tensor b = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  TrainConfig config = config_;
+  config.lambda_reconstr = 10;
+  config.lambda_reconstr_a = 10;
+  config.lambda_reconstr_b = 5;
+  config.lambda_id = 5;
+  Trainer trainer(config);
+  double by_hand = 0;
+  {
+    torch::NoGradGuard no_grad;
+    auto l1 = [](const at::Tensor& x, const at::Tensor& y) { return (x - y).abs().mean(); };
+    const at::Tensor fake_b = trainer.g_ab()->forward(a);
+    const at::Tensor fake_a = trainer.g_ba()->forward(b);
+    const at::Tensor total =
+        gan_mse_loss(trainer.d_b()->forward(fake_b), 1.0) +
+        gan_mse_loss(trainer.d_a()->forward(fake_a), 1.0) +
+        10 * l1(trainer.g_ba()->forward(fake_b), a) + 5 * l1(trainer.g_ab()->forward(fake_a), b) +
+        5 * 0.5 * l1(trainer.g_ab()->forward(b), b) + 10 * 0.5 * l1(trainer.g_ba()->forward(a), a);
+    by_hand = total.item<double>();
+  }
+  const StepLosses losses = trainer.step(a, b);
+  EXPECT_NEAR(losses.g_total, by_hand, 1e-4 * by_hand);
+}
+
 TEST_F(Resume, PixelDiscriminatorHalfThenResumeIsBitIdenticalToStraight) {
   config_.disc_type = "pixel";
   expect_resume_bit_identical(config_, dir_.path());

@@ -41,26 +41,41 @@ std::vector<double> our_rates(LearningRateSchedule schedule, const std::vector<d
   return rates;
 }
 
-// PyTorch's rates for the same schedule (tests/reference/lr_schedules.py).
-std::vector<double> pytorch_rates(const ScheduleOptions& options,
-                                  const std::vector<double>& losses) {
+struct Case {
+  ScheduleOptions options;
+  std::vector<double> losses;
+};
+
+// PyTorch's rates for each case (tests/reference/lr_schedules.py, one Python process for all).
+std::vector<std::vector<double>> pytorch_rates(const std::vector<Case>& cases) {
   std::ostringstream json;
   json.precision(17);
-  json << "{\"policy\": \"" << options.policy << "\", \"base_rate\": " << options.base_rate
-       << ", \"epochs\": " << options.constant_epochs
-       << ", \"decay_epochs\": " << options.decay_epochs
-       << ", \"step_epochs\": " << options.step_epochs << ", \"losses\": [";
-  for (size_t i = 0; i < losses.size(); ++i) json << (i ? ", " : "") << losses[i];
-  json << "]}";
+  json << "[";
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const ScheduleOptions& options = cases[c].options;
+    json << (c ? ", " : "") << "{\"policy\": \"" << options.policy
+         << "\", \"base_rate\": " << options.base_rate
+         << ", \"epochs\": " << options.constant_epochs
+         << ", \"decay_epochs\": " << options.decay_epochs
+         << ", \"step_epochs\": " << options.step_epochs << ", \"losses\": [";
+    for (size_t i = 0; i < cases[c].losses.size(); ++i)
+      json << (i ? ", " : "") << cases[c].losses[i];
+    json << "]}";
+  }
+  json << "]";
   const std::string script = (testing::source_dir() / "tests/reference/lr_schedules.py").string();
   const auto [status, output] =
       testing::run_shell("/usr/bin/python3 '" + script + "' '" + json.str() + "'");
   EXPECT_EQ(status, 0) << "tests/reference/lr_schedules.py failed (Debian's python3-torch; "
                           "scripts/setup.sh installs it):\n"
                        << output;
-  std::vector<double> rates;
+  std::vector<std::vector<double>> rates;
   std::istringstream lines(output);
-  for (double rate; lines >> rate;) rates.push_back(rate);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream numbers(line);
+    rates.emplace_back();
+    for (double rate; numbers >> rate;) rates.back().push_back(rate);
+  }
   return rates;
 }
 
@@ -102,10 +117,6 @@ TEST(LearningRateSchedule, EveryPolicyGivesPyTorchsRatePerEpoch) {
     shaped.push_back(loss);
   }
   const std::vector<double> constant(120, 0.0);
-  struct Case {
-    ScheduleOptions options;
-    std::vector<double> losses;
-  };
   std::vector<Case> cases;
   cases.push_back({options_of("linear", 2e-4, 100, 100), {}});
   cases.push_back({options_of("linear", 0.5, 3, 4), {}});
@@ -115,9 +126,12 @@ TEST(LearningRateSchedule, EveryPolicyGivesPyTorchsRatePerEpoch) {
   cases.push_back({options_of("cosine", 2e-4, 200, 0), {}});
   cases.push_back({options_of("plateau", 2e-4, 60, 20), shaped});
   cases.push_back({options_of("plateau", 2e-4, 100, 20), constant});
-  for (const Case& c : cases) {
+  const std::vector<std::vector<double>> all_theirs = pytorch_rates(cases);
+  ASSERT_EQ(all_theirs.size(), cases.size());
+  for (size_t index = 0; index < cases.size(); ++index) {
+    const Case& c = cases[index];
     const std::vector<double> ours = our_rates(LearningRateSchedule(c.options), c.losses);
-    const std::vector<double> theirs = pytorch_rates(c.options, c.losses);
+    const std::vector<double>& theirs = all_theirs[index];
     ASSERT_EQ(ours.size(), theirs.size()) << c.options.policy;
     double largest = 0;
     for (size_t epoch = 0; epoch < ours.size(); ++epoch) {

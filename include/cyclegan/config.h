@@ -46,6 +46,8 @@ struct TrainConfig {
   double beta2 = 0.999;
   double lambda_validation = 1.0;
   double lambda_reconstr = 10.0;
+  double lambda_reconstr_a = -1;  ///< A -> B -> A cycle weight; -1 = lambda_reconstr
+  double lambda_reconstr_b = -1;  ///< B -> A -> B cycle weight; -1 = lambda_reconstr
   double lambda_id = 2.0;
   std::string gan_mode = "lsgan";  ///< lsgan | vanilla | wgangp (losses.h)
   double lambda_gp = 10.0;         ///< wgangp: weight of the gradient penalty
@@ -69,6 +71,14 @@ struct TrainConfig {
   double distributed_timeout = 300;          ///< seconds before a silent rank fails the run
   std::string lr_scaling = "keep";           ///< keep | linear (rate x world size)
   int64_t check_every = 100;                 ///< steps between cross-rank weight checksums
+
+  /// The A -> B -> A and B -> A -> B cycle weights (lambda_reconstr_a / _b, else lambda_reconstr).
+  double cycle_weight_a() const {
+    return lambda_reconstr_a >= 0 ? lambda_reconstr_a : lambda_reconstr;
+  }
+  double cycle_weight_b() const {
+    return lambda_reconstr_b >= 0 ? lambda_reconstr_b : lambda_reconstr;
+  }
 
   /// Domain A's and domain B's image channels (input_nc / output_nc, else channels).
   int64_t channels_a() const { return input_nc > 0 ? input_nc : channels; }

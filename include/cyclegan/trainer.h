@@ -106,7 +106,8 @@ class Trainer {
   TrainConfig config_;
   std::shared_ptr<ProcessGroup> group_;  // null in a single-process run
   torch::Device device_;
-  LossWeights weights_;
+  LossWeights weights_ab_;  // G_AB's share of the objective (A cycle, identity on B images)
+  LossWeights weights_ba_;  // G_BA's share
   GeneratorPtr g_ab_;
   GeneratorPtr g_ba_;
   PatchDiscriminator d_a_{nullptr};

@@ -2,10 +2,10 @@
 trainer configures them (models/networks.py get_scheduler) and stepped as it steps them: once
 after every epoch, plateau with that epoch's loss.
 
-    /usr/bin/python3 lr_schedules.py '{"policy": "step", "base_rate": 2e-4, "epochs": 30,
-                                        "decay_epochs": 20, "step_epochs": 7, "losses": []}'
+    /usr/bin/python3 lr_schedules.py '[{"policy": "step", "base_rate": 2e-4, "epochs": 30,
+                                         "decay_epochs": 20, "step_epochs": 7, "losses": []}]'
 
-prints one rate per epoch (repr: every digit of the double)."""
+prints, for each schedule of the list, one line of its rates per epoch (repr: every digit)."""
 import json
 import sys
 import warnings
@@ -42,12 +42,12 @@ def rates(policy, base_rate, epochs, decay_epochs, step_epochs, losses):
 
 
 def main():
-    options = json.loads(sys.argv[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stepping a scheduler without optimizer.step()
-        for rate in rates(options["policy"], options["base_rate"], options["epochs"],
-                          options["decay_epochs"], options["step_epochs"], options["losses"]):
-            print(repr(float(rate)))
+        for options in json.loads(sys.argv[1]):
+            print(" ".join(repr(float(rate)) for rate in rates(
+                options["policy"], options["base_rate"], options["epochs"],
+                options["decay_epochs"], options["step_epochs"], options["losses"])))
 
 
 if __name__ == "__main__":
