@@ -198,6 +198,7 @@ TEST_F(EndToEnd, GrayToColourTrainsTranslatesAndTests) {
   const std::string summary = read_file(dir_ / "tested/metrics.csv");
   EXPECT_NE(summary.find("A2B,2,"), std::string::npos) << summary;
   EXPECT_NE(summary.find("n/a"), std::string::npos) << "identity has no meaning here: " << summary;
+  EXPECT_NE(result.out.find("n/a"), std::string::npos) << result.out;
 }
 
 TEST_F(EndToEnd, SigintFinishesTheStepCheckpointsAndResumeContinues) {

@@ -1,4 +1,5 @@
 #include <spdlog/fmt/fmt.h>
+#include <cmath>
 
 #include <iostream>
 #include <string>
@@ -62,8 +63,11 @@ std::function<int()> add_test_command(CLI::App& app) {
                              "SSIM");
     for (const DirectionMetrics& m : evaluation.directions) {
       const bool paired = m.paired > 0;
-      std::cout << fmt::format("{:<9} {:>6} {:>10.4f} {:>12.4f} {:>7} {:>10} {:>8} {:>7}\n", m.name,
-                               m.images, m.cycle_l1, m.identity_l1, m.paired,
+      // No identity when the domains' channels differ (model.input_nc / output_nc).
+      const std::string identity =
+          std::isnan(m.identity_l1) ? "n/a" : fmt::format("{:.4f}", m.identity_l1);
+      std::cout << fmt::format("{:<9} {:>6} {:>10.4f} {:>12} {:>7} {:>10} {:>8} {:>7}\n", m.name,
+                               m.images, m.cycle_l1, identity, m.paired,
                                paired ? fmt::format("{:.4f}", m.paired_l1) : "-",
                                paired ? fmt::format("{:.2f}", m.paired_psnr) : "-",
                                paired ? fmt::format("{:.4f}", m.paired_ssim) : "-");
