@@ -1,6 +1,6 @@
 #include <spdlog/fmt/fmt.h>
-#include <cmath>
 
+#include <cmath>
 #include <iostream>
 #include <string>
 
