@@ -487,16 +487,18 @@ void validate(const TrainConfig& config, const std::string& origin) {
                       "unet_256, resnet_6blocks, resnet_9blocks (or u-net, resnet), got '" +
                       config.generator_type + "'");
   }
-  for (const auto& [key, value] :
-       {std::pair{"model.channels", config.channels}, std::pair{"model.input_nc", config.input_nc},
-        std::pair{"model.output_nc", config.output_nc}}) {
-    const bool unset = value == 0 && std::string(key) != "model.channels";
-    if (!unset && value != 1 && value != 3) {
-      throw ConfigError(prefix + "key '" + key + "' must be 1 or 3" +
-                        (std::string(key) == "model.channels" ? "" : " (or 0: model.channels)") +
-                        ", got " + std::to_string(value));
+  // Images are read as 1 (gray) or 3 (RGB) channels; input_nc / output_nc 0 means model.channels.
+  auto check_channels = [&](const char* key, int64_t value, const char* alternative) {
+    if (value != 1 && value != 3) {
+      throw ConfigError(prefix + "key '" + key + "' must be 1 or 3" + alternative + ", got " +
+                        std::to_string(value));
     }
-  }
+  };
+  check_channels("model.channels", config.channels, "");
+  if (config.input_nc != 0)
+    check_channels("model.input_nc", config.input_nc, " (or 0: model.channels)");
+  if (config.output_nc != 0)
+    check_channels("model.output_nc", config.output_nc, " (or 0: model.channels)");
   if (config.lambda_id > 0 && config.channels_a() != config.channels_b()) {
     throw ConfigError(prefix + "key 'train.lambda_id' must be 0 when domain A has " +
                       std::to_string(config.channels_a()) + " channel(s) and domain B " +
