@@ -14,6 +14,7 @@
 #include <sstream>
 #include <variant>
 
+#include "cyclegan/data.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/networks.h"
 #include "cyclegan/schedule.h"
@@ -42,6 +43,11 @@ const std::vector<Field>& fields() {
        "dataset folder holding trainA/ trainB/ (and testA/ testB/ for samples)"},
       {"data", "load_size", &TrainConfig::load_size, 0,
        "images are resized to this side before random cropping; 0 = model.input_dim"},
+      {"data", "preprocess", &TrainConfig::preprocess, kNoMin,
+       "resize_and_crop (both sides to load_size, random input_dim crop), crop (random crop at "
+       "the image's own size), scale_width (width to load_size, height in proportion, no crop), "
+       "scale_width_and_crop, or none (own size); uncropped sides are rounded to a multiple the "
+       "generator takes (official --preprocess)"},
       {"data", "flip", &TrainConfig::flip, kNoMin, "random horizontal flip of training images"},
       {"data", "batch_size", &TrainConfig::batch_size, 1, "images per domain per step"},
       {"data", "workers", &TrainConfig::workers, 1, "threads decoding and augmenting images"},
@@ -599,6 +605,20 @@ void validate(const TrainConfig& config, const std::string& origin) {
   if (config.lr_scaling != "keep" && config.lr_scaling != "linear") {
     throw ConfigError(prefix + "key 'distributed.lr_scaling' must be keep or linear, got '" +
                       config.lr_scaling + "'");
+  }
+  const auto& modes = preprocess_modes();
+  if (std::find(modes.begin(), modes.end(), config.preprocess) == modes.end()) {
+    throw ConfigError(prefix +
+                      "key 'data.preprocess' must be resize_and_crop, crop, scale_width, "
+                      "scale_width_and_crop or none, got '" +
+                      config.preprocess + "'");
+  }
+  if (config.keeps_image_shapes() && config.gan_mode == "wgangp" && config.lambda_gp > 0 &&
+      config.pool_size > 0) {
+    throw ConfigError(prefix + "key 'train.lambda_gp' must be 0 with data.preprocess " +
+                      config.preprocess +
+                      " and a history pool (train.pool_size > 0): the penalty mixes real images "
+                      "with pooled fakes, which then differ in size");
   }
   if (config.direction != "AtoB" && config.direction != "BtoA") {
     throw ConfigError(prefix + "key 'data.direction' must be AtoB or BtoA, got '" +

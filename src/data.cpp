@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <numeric>
 #include <opencv2/core/utility.hpp>
@@ -28,63 +29,140 @@ int64_t uniform_below(std::mt19937_64& generator, int64_t bound) {
   return static_cast<int64_t>(generator() % static_cast<uint64_t>(bound));
 }
 
-cv::Mat resize_square(const cv::Mat& rgb, int64_t side) {
-  if (rgb.rows == side && rgb.cols == side) return rgb;
-  cv::Mat resized;
-  // Official transforms.Resize uses bicubic; INTER_AREA would blur less on big reductions but
-  // we keep the reference behaviour.
-  cv::resize(rgb, resized, cv::Size(static_cast<int>(side), static_cast<int>(side)), 0, 0,
-             cv::INTER_CUBIC);
-  return resized;
+// Python's round(side / multiple) * multiple (ties to the even quotient), as the official
+// __make_power_2; never 0.
+int64_t round_to_multiple(int64_t side, int64_t multiple) {
+  int64_t quotient = side / multiple;
+  const int64_t remainder = side % multiple;
+  if (2 * remainder > multiple || (2 * remainder == multiple && quotient % 2 == 1)) ++quotient;
+  return std::max<int64_t>(quotient, 1) * multiple;
 }
 
-}  // namespace
+bool crops(const std::string& preprocess) { return preprocess.find("crop") != std::string::npos; }
 
-namespace {
+std::string size_text(int64_t width, int64_t height) {
+  return std::to_string(width) + "x" + std::to_string(height);
+}
 
-// Resize, random crop and flip of a decoded image, as the official resize_and_crop.
-at::Tensor augment(const cv::Mat& decoded, const TransformOptions& transform,
-                   uint64_t random_seed) {
-  // Grayscale before the resize, as the official transform list orders them.
-  cv::Mat rgb =
-      resize_square(detail::rgb8_with_channels(decoded, transform.channels), transform.load_size);
-  std::mt19937_64 generator(random_seed);
-  const int64_t slack = transform.load_size - transform.crop_size;
-  const int64_t top = slack > 0 ? uniform_below(generator, slack + 1) : 0;
-  const int64_t left = slack > 0 ? uniform_below(generator, slack + 1) : 0;
-  const bool flip = transform.flip && (generator() & 1u);
-  cv::Mat crop =
-      rgb(cv::Rect(static_cast<int>(left), static_cast<int>(top),
-                   static_cast<int>(transform.crop_size), static_cast<int>(transform.crop_size)));
-  cv::Mat augmented;
-  if (flip) {
-    cv::flip(crop, augmented, 1);
-  } else {
-    augmented = crop.clone();
+// The official resize step of `transform.preprocess`, then, in the uncropped modes, the rounding
+// of each side to a multiple the generator accepts.
+cv::Mat resized(const cv::Mat& image, const TransformOptions& transform, const std::string& name) {
+  const std::string& mode = transform.preprocess;
+  int64_t width = image.cols;
+  int64_t height = image.rows;
+  if (mode == "resize_and_crop") {
+    width = height = transform.load_size;
+  } else if (mode == "scale_width" || mode == "scale_width_and_crop") {
+    // Official __scale_width: int(max(load * h / w, crop)); integer division floors alike.
+    if (width != transform.load_size || height < transform.crop_size) {
+      height = std::max(transform.load_size * height / width, transform.crop_size);
+      width = transform.load_size;
+    }
   }
-  return detail::levels8_to_tensor(augmented);  // [channels, crop, crop]
+  if (!crops(mode)) {
+    const int64_t rounded_width = round_to_multiple(width, transform.size_multiple);
+    const int64_t rounded_height = round_to_multiple(height, transform.size_multiple);
+    static std::atomic<bool> warned{false};
+    if ((rounded_width != width || rounded_height != height) && !warned.exchange(true)) {
+      spdlog::warn(
+          "{}: resized to {} instead of {}: the generator takes sides that are multiples of {}; "
+          "every such image is adjusted alike (shown once)",
+          name, size_text(rounded_width, rounded_height), size_text(width, height),
+          transform.size_multiple);
+    }
+    width = rounded_width;
+    height = rounded_height;
+  }
+  if (image.cols == width && image.rows == height) return image;
+  cv::Mat result;
+  // Official transforms.Resize and PIL's resize both use bicubic here.
+  cv::resize(image, result, cv::Size(static_cast<int>(width), static_cast<int>(height)), 0, 0,
+             cv::INTER_CUBIC);
+  return result;
+}
+
+// The crop_size square of the cropping modes: at a random position drawn from `generator`
+// (top, then left), or in the centre without one.
+cv::Mat cropped(const cv::Mat& image, const TransformOptions& transform, std::mt19937_64* generator,
+                const std::string& name) {
+  if (!crops(transform.preprocess)) return image;
+  const int64_t side = transform.crop_size;
+  if (image.cols < side || image.rows < side) {
+    throw DataError(name + ": " + size_text(image.cols, image.rows) + " is smaller than the " +
+                    size_text(side, side) + " crop (data.preprocess " + transform.preprocess +
+                    " crops images at their own size; model.input_dim is the crop)");
+  }
+  auto offset = [&](int64_t slack) {
+    if (generator == nullptr) return slack / 2;
+    return slack > 0 ? uniform_below(*generator, slack + 1) : int64_t{0};
+  };
+  const int64_t top = offset(image.rows - side);
+  const int64_t left = offset(image.cols - side);
+  return image(cv::Rect(static_cast<int>(left), static_cast<int>(top), static_cast<int>(side),
+                        static_cast<int>(side)));
+}
+
+// The official transform list: grayscale, resize, crop, flip, then [-1, 1].
+at::Tensor transformed(const cv::Mat& decoded, const TransformOptions& transform,
+                       std::mt19937_64* generator, const std::string& name) {
+  const cv::Mat image =
+      cropped(resized(detail::rgb8_with_channels(decoded, transform.channels), transform, name),
+              transform, generator, name);
+  if (std::min(image.cols, image.rows) < transform.min_side) {
+    throw DataError(name + ": " + size_text(image.cols, image.rows) + " after data.preprocess " +
+                    transform.preprocess + " is smaller than the " +
+                    std::to_string(transform.min_side) + " pixels the discriminator needs");
+  }
+  cv::Mat augmented;
+  if (generator != nullptr && transform.flip && ((*generator)() & 1u)) {
+    cv::flip(image, augmented, 1);
+  } else {
+    augmented = image.clone();
+  }
+  return detail::levels8_to_tensor(augmented);  // [channels, H, W]
+}
+
+at::Tensor augment(const cv::Mat& decoded, const TransformOptions& transform, uint64_t random_seed,
+                   const std::string& name) {
+  std::mt19937_64 generator(random_seed);
+  return transformed(decoded, transform, &generator, name);
 }
 
 }  // namespace
+
+const std::vector<std::string>& preprocess_modes() {
+  static const std::vector<std::string> kModes = {"resize_and_crop", "crop", "scale_width",
+                                                  "scale_width_and_crop", "none"};
+  return kModes;
+}
 
 at::Tensor load_training_image(const fs::path& path, const TransformOptions& transform,
                                uint64_t random_seed) {
-  return augment(detail::decode_rgb8(path, kMaxImagePixels), transform, random_seed);
+  return augment(detail::decode_rgb8(path, kMaxImagePixels), transform, random_seed, path.string());
 }
 
 at::Tensor load_training_image_from_bytes(const uint8_t* data, size_t size, const std::string& name,
                                           const TransformOptions& transform, uint64_t random_seed) {
-  return augment(detail::decode_rgb8(data, size, name, kMaxImagePixels), transform, random_seed);
+  return augment(detail::decode_rgb8(data, size, name, kMaxImagePixels), transform, random_seed,
+                 name);
+}
+
+at::Tensor load_image_preprocessed(const fs::path& path, const TransformOptions& transform) {
+  return transformed(detail::decode_rgb8(path, kMaxImagePixels), transform, nullptr, path.string());
 }
 
 at::Tensor load_image_resized(const fs::path& path, int64_t side, int64_t channels) {
-  return detail::levels8_to_tensor(resize_square(
-      detail::rgb8_with_channels(detail::decode_rgb8(path, kMaxImagePixels), channels), side));
+  TransformOptions transform;
+  transform.load_size = transform.crop_size = side;
+  transform.channels = channels;
+  return load_image_preprocessed(path, transform);
 }
 
 UnpairedLoader::UnpairedLoader(const UnpairedLoaderOptions& options)
     : options_(options), next_step_(options.start_step), next_claim_(options.start_step) {
-  if (options_.transform.crop_size > options_.transform.load_size) {
+  const std::string& preprocess = options_.transform.preprocess;
+  if ((preprocess == "resize_and_crop" || preprocess == "scale_width_and_crop") &&
+      options_.transform.crop_size > options_.transform.load_size) {
     throw DataError("crop size " + std::to_string(options_.transform.crop_size) +
                     " is larger than load size " + std::to_string(options_.transform.load_size));
   }
@@ -147,35 +225,66 @@ UnpairedBatch UnpairedLoader::make_batch(int64_t global_step) const {
     const auto first = order.begin() + batch.step_in_epoch * global_batch() + first_item();
     indices_a.assign(first, first + options_.batch_size);
   }
-  const int64_t side = options_.transform.crop_size;
-  const int64_t channels_a = options_.transform.channels;
-  const int64_t channels_b = options_.channels_b;
   TransformOptions transform_b = options_.transform;
-  transform_b.channels = channels_b;
-  batch.real_a = torch::empty({options_.batch_size, channels_a, side, side});
-  batch.real_b = torch::empty({options_.batch_size, channels_b, side, side});
-  const size_t plane_bytes = sizeof(float) * static_cast<size_t>(side * side);
+  transform_b.channels = options_.channels_b;
+  std::vector<at::Tensor> images_a;
+  std::vector<at::Tensor> images_b;
   for (int64_t i = 0; i < options_.batch_size; ++i) {
     const uint64_t item = mix_seed({options_.seed, static_cast<uint64_t>(global_step),
                                     static_cast<uint64_t>(first_item() + i)});
     std::mt19937_64 pick_b(mix_seed({item, 0xB0}));
     const int64_t position = batch.step_in_epoch * global_batch() + first_item() + i;
     const int64_t index_b = options_.serial ? position % size_b() : uniform_below(pick_b, size_b());
-    const at::Tensor image_a =
-        load_usable(files_a_, indices_a[i], options_.transform, mix_seed({item, 0xA1}));
-    const at::Tensor image_b = load_usable(files_b_, index_b, transform_b, mix_seed({item, 0xB1}));
-    // memcpy rather than copy_: no LibTorch parallel region on a loader thread.
-    std::memcpy(batch.real_a.data_ptr<float>() + i * channels_a * side * side,
-                image_a.data_ptr<float>(), plane_bytes * static_cast<size_t>(channels_a));
-    std::memcpy(batch.real_b.data_ptr<float>() + i * channels_b * side * side,
-                image_b.data_ptr<float>(), plane_bytes * static_cast<size_t>(channels_b));
+    fs::path file_a;
+    fs::path file_b;
+    images_a.push_back(
+        load_usable(files_a_, indices_a[i], options_.transform, mix_seed({item, 0xA1}), &file_a));
+    images_b.push_back(
+        load_usable(files_b_, index_b, transform_b, mix_seed({item, 0xB1}), &file_b));
+    if (options_.batch_size > 1 && !crops(options_.transform.preprocess)) {
+      check_same_shape(0, images_a.back(), file_a);
+      check_same_shape(1, images_b.back(), file_b);
+    }
   }
+  // memcpy rather than stack or copy_: no LibTorch parallel region on a loader thread.
+  auto stacked = [](const std::vector<at::Tensor>& images) {
+    std::vector<int64_t> shape = images.front().sizes().vec();
+    shape.insert(shape.begin(), static_cast<int64_t>(images.size()));
+    at::Tensor batch_tensor = torch::empty(shape);
+    const size_t image_bytes = sizeof(float) * static_cast<size_t>(images.front().numel());
+    for (size_t i = 0; i < images.size(); ++i) {
+      std::memcpy(reinterpret_cast<char*>(batch_tensor.data_ptr<float>()) + i * image_bytes,
+                  images[i].data_ptr<float>(), image_bytes);
+    }
+    return batch_tensor;
+  };
+  batch.real_a = stacked(images_a);
+  batch.real_b = stacked(images_b);
   return batch;
 }
 
+void UnpairedLoader::check_same_shape(int domain, const at::Tensor& image,
+                                      const fs::path& file) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& [shape, first_file] = first_shape_[domain];
+  if (shape.empty()) {
+    shape = image.sizes().vec();
+    first_file = file;
+    return;
+  }
+  if (image.sizes().vec() == shape) return;
+  throw DataError("data.preprocess " + options_.transform.preprocess +
+                  " keeps each image's own proportions, and with data.batch_size " +
+                  std::to_string(options_.batch_size) +
+                  " all images of a domain must come out the same size: " + file.string() +
+                  " gives " + size_text(image.size(2), image.size(1)) + ", " + first_file.string() +
+                  " gave " + size_text(shape[2], shape[1]) +
+                  "; use data.batch_size 1, or a preprocess that crops");
+}
+
 at::Tensor UnpairedLoader::load_usable(const std::vector<fs::path>& files, int64_t index,
-                                       const TransformOptions& transform,
-                                       uint64_t random_seed) const {
+                                       const TransformOptions& transform, uint64_t random_seed,
+                                       fs::path* used) const {
   const auto count = static_cast<int64_t>(files.size());
   for (int64_t offset = 0; offset < count; ++offset) {
     const fs::path& file = files[static_cast<size_t>((index + offset) % count)];
@@ -184,6 +293,7 @@ at::Tensor UnpairedLoader::load_usable(const std::vector<fs::path>& files, int64
       if (unusable_.count(file) > 0) continue;
     }
     try {
+      *used = file;
       return load_training_image(file, transform, random_seed);
     } catch (const DataError& e) {
       // Whether a file decodes never depends on timing, so skipping it keeps batches

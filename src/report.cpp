@@ -73,25 +73,35 @@ void LossLog::append(const LossRecord& r) {
 at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows) {
   TORCH_CHECK(!rows.empty() && !rows[0].empty(), "make_grid needs at least one image");
   constexpr int64_t kGutter = 2;
-  const at::Tensor first = rows[0][0].dim() == 4 ? rows[0][0][0] : rows[0][0];
-  const int64_t height = first.size(1);
-  const int64_t width = first.size(2);
+  auto image_at = [&](size_t r, size_t c) {
+    const at::Tensor& image = rows[r][c].dim() == 4 ? rows[r][c][0] : rows[r][c];
+    TORCH_CHECK(image.dim() == 3 && (image.size(0) == 3 || image.size(0) == 1),
+                "make_grid: images must be [3 or 1, H, W], got ", image.sizes());
+    return image;
+  };
+  // Every cell is as large as the largest image; smaller ones sit centred on white.
+  int64_t height = 0;
+  int64_t width = 0;
   size_t columns = 0;
-  for (const auto& row : rows) columns = std::max(columns, row.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    columns = std::max(columns, rows[r].size());
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      height = std::max(height, image_at(r, c).size(1));
+      width = std::max(width, image_at(r, c).size(2));
+    }
+  }
   const int64_t total_height = static_cast<int64_t>(rows.size()) * (height + kGutter) + kGutter;
   const int64_t total_width = static_cast<int64_t>(columns) * (width + kGutter) + kGutter;
   at::Tensor grid = torch::ones({3, total_height, total_width});  // white in [-1, 1]
   for (size_t r = 0; r < rows.size(); ++r) {
     for (size_t c = 0; c < rows[r].size(); ++c) {
-      at::Tensor image = rows[r][c].dim() == 4 ? rows[r][c][0] : rows[r][c];
-      TORCH_CHECK((image.size(0) == 3 || image.size(0) == 1) && image.size(1) == height &&
-                      image.size(2) == width,
-                  "make_grid: all images must be [3 or 1, ", height, ", ", width, "], got ",
-                  image.sizes());
-      const int64_t top = kGutter + static_cast<int64_t>(r) * (height + kGutter);
-      const int64_t left = kGutter + static_cast<int64_t>(c) * (width + kGutter);
-      grid.slice(1, top, top + height)
-          .slice(2, left, left + width)
+      const at::Tensor image = image_at(r, c);
+      const int64_t top =
+          kGutter + static_cast<int64_t>(r) * (height + kGutter) + (height - image.size(1)) / 2;
+      const int64_t left =
+          kGutter + static_cast<int64_t>(c) * (width + kGutter) + (width - image.size(2)) / 2;
+      grid.slice(1, top, top + image.size(1))
+          .slice(2, left, left + image.size(2))
           .copy_(image.detach().to(torch::kCPU, torch::kFloat32));
     }
   }

@@ -57,9 +57,15 @@ kernels::Policy training_policy(const std::string& precision) {
 
 // Whether steps may replay as CUDA graphs: not in data-parallel runs, which average gradients
 // between the halves outside any graph, nor with wgangp, whose penalty draws random mixing weights
-// and differentiates twice.
+// and differentiates twice, nor when images keep their own shapes (a graph replays one shape).
 bool replayable(const TrainConfig& config, const ProcessGroup* group) {
-  return config.cuda_graphs && group == nullptr && config.gan_mode != "wgangp";
+  return config.cuda_graphs && group == nullptr && config.gan_mode != "wgangp" &&
+         !config.keeps_image_shapes();
+}
+
+// Whether two batches can share one pass through a network: images of one shape.
+bool same_image_shape(const at::Tensor& first, const at::Tensor& second) {
+  return first.sizes().slice(1) == second.sizes().slice(1);
 }
 
 void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
@@ -361,15 +367,19 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
                             PatchDiscriminatorImpl& judge, const LossWeights& weights) {
     const int64_t n = real.size(0);
     const bool with_identity = weights.id > 0;
-    // [first(real); first(other_real)]: the fakes, and the other domain's images left unchanged.
-    const at::Tensor outputs = first.forward(with_identity ? at::cat({real, other_real}) : real);
+    // [first(real); first(other_real)]: the fakes, and the other domain's images left unchanged
+    // (in two passes when the domains' images differ in shape).
+    const bool batched = with_identity && same_image_shape(real, other_real);
+    const at::Tensor outputs = first.forward(batched ? at::cat({real, other_real}) : real);
     const at::Tensor fake = outputs.narrow(0, 0, n);
     const at::Tensor judged = judge.forward(fake);
     const at::Tensor reconstructed = back.forward(fake);
+    at::Tensor identity;
+    if (with_identity) {
+      identity = batched ? outputs.narrow(0, n, other_real.size(0)) : first.forward(other_real);
+    }
     const GeneratorTerms part =
-        generator_terms(judged, reconstructed, real,
-                        with_identity ? outputs.narrow(0, n, other_real.size(0)) : at::Tensor(),
-                        other_real, weights);
+        generator_terms(judged, reconstructed, real, identity, other_real, weights);
     terms.push_back(part.validity);
     terms.push_back(part.reconstr);
     terms.push_back(with_identity ? part.identity : at::zeros({}, part.validity.options()));
@@ -393,7 +403,17 @@ at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tens
   clear_gradients(*optimizer_d_);
   auto discriminator_part = [&](PatchDiscriminatorImpl& discriminator, const at::Tensor& real,
                                 const at::Tensor& pooled_fake, uint64_t purpose) {
-    const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
+    // One pass unless a pooled fake has another shape than the real images (uncropped modes).
+    at::Tensor real_scores;
+    at::Tensor fake_scores;
+    if (same_image_shape(real, pooled_fake)) {
+      const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
+      real_scores = scores.narrow(0, 0, real.size(0));
+      fake_scores = scores.narrow(0, real.size(0), pooled_fake.size(0));
+    } else {
+      real_scores = discriminator.forward(real);
+      fake_scores = discriminator.forward(pooled_fake);
+    }
     at::Tensor penalty;
     if (weights_ab_.gan_mode == GanMode::kWgangp && config_.lambda_gp > 0) {
       const at::Tensor alpha =
@@ -401,9 +421,7 @@ at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tens
       penalty = gradient_penalty([&](const at::Tensor& x) { return discriminator.forward(x); },
                                  real, pooled_fake, alpha, config_.lambda_gp);
     }
-    return discriminator_loss(scores.narrow(0, 0, real.size(0)),
-                              scores.narrow(0, real.size(0), pooled_fake.size(0)),
-                              weights_ab_.gan_mode, penalty);
+    return discriminator_loss(real_scores, fake_scores, weights_ab_.gan_mode, penalty);
   };
   const at::Tensor loss_d_a = discriminator_part(*d_a_, real_a, pooled_fake_a, 0x6A);
   const at::Tensor loss_d_b = discriminator_part(*d_b_, real_b, pooled_fake_b, 0x6B);

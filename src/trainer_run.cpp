@@ -30,15 +30,31 @@ namespace {
 
 // The first decodable image of the test folder (else the training folder) of one domain, at
 // side x side: the fixed input of every sample grid.
-at::Tensor sample_image(const fs::path& root, const std::string& domain, int64_t side,
-                        int64_t channels) {
+// The training transform of a domain with `channels` channels.
+TransformOptions preprocessing(const TrainConfig& config, int64_t channels) {
+  TransformOptions transform;
+  transform.load_size = config.effective_load_size();
+  transform.crop_size = config.input_dim;
+  transform.flip = config.flip;
+  transform.channels = channels;
+  transform.preprocess = config.preprocess;
+  transform.size_multiple =
+      generator_size_multiple(canonical_generator_name(config.generator_type));
+  // The PatchGAN halves the image disc_n_layers times, then two 4x4 stride-1 convs take 2 pixels.
+  if (config.disc_type == "patchgan") transform.min_side = int64_t{3} << config.disc_n_layers;
+  return transform;
+}
+
+// The first decodable test (else training) image of `domain`, preprocessed without randomness.
+at::Tensor sample_image(const fs::path& root, const std::string& domain,
+                        const TransformOptions& transform) {
   for (const std::string split : {"test", "train"}) {
     std::error_code error;
     if (!fs::is_directory(root / (split + domain), error)) continue;
     try {
       for (const fs::path& file : list_images(root / (split + domain))) {
         try {
-          return load_image_resized(file, side, channels).unsqueeze(0);
+          return load_image_preprocessed(file, transform).unsqueeze(0);
         } catch (const DataError& e) {
           spdlog::warn("skipped: {}", e.what());
         }
@@ -114,8 +130,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   const int64_t threads = configure_threads(config_.threads);
   UnpairedLoaderOptions loader_options;
   loader_options.root = config_.data_root;
-  loader_options.transform = {config_.effective_load_size(), config_.input_dim, config_.flip,
-                              config_.channels_a()};
+  loader_options.transform = preprocessing(config_, config_.channels_a());
   loader_options.channels_b = config_.channels_b();
   loader_options.batch_size = config_.batch_size;
   loader_options.workers = config_.workers;
@@ -133,10 +148,10 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   at::Tensor sample_b;
   if (writes_run_directory) {
     const bool swapped = loader_options.swap_domains;
-    sample_a = sample_image(config_.data_root, swapped ? "B" : "A", config_.input_dim,
-                            config_.channels_a());
-    sample_b = sample_image(config_.data_root, swapped ? "A" : "B", config_.input_dim,
-                            config_.channels_b());
+    sample_a = sample_image(config_.data_root, swapped ? "B" : "A",
+                            preprocessing(config_, config_.channels_a()));
+    sample_b = sample_image(config_.data_root, swapped ? "A" : "B",
+                            preprocessing(config_, config_.channels_b()));
   }
 
   const LearningRateSchedule& schedule = schedule_;

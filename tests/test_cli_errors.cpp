@@ -96,6 +96,12 @@ TEST_F(CliErrors, BadConfigs) {
                "key 'train.gan_mode' must be lsgan, vanilla or wgangp, got 'hinge'");
   expect_error("unknown learning-rate policy", base + "--set train.lr_policy=exponential", 2,
                "key 'train.lr_policy' must be linear, step, plateau or cosine, got 'exponential'");
+  expect_error("unknown preprocess", base + "--set data.preprocess=resize", 2,
+               "key 'data.preprocess' must be resize_and_crop, crop, scale_width, "
+               "scale_width_and_crop or none, got 'resize'");
+  expect_error("gradient penalty across image shapes",
+               base + "--set data.preprocess=none --set train.gan_mode=wgangp", 2,
+               "key 'train.lambda_gp' must be 0 with data.preprocess none and a history pool");
   if (!torch::cuda::is_available()) {
     expect_error("cuda without a GPU", base + "--set train.device=cuda", 2,
                  "no CUDA device is available");

@@ -174,7 +174,7 @@ TEST_F(ConfigFile, DiscriminatorIsPatchganOrPixel) {
       << message;
 }
 
-TEST_F(ConfigFile, DataSelectionKeysOfTheOfficialTrainer) {
+TEST_F(ConfigFile, DataSelectionAndPreprocessKeysOfTheOfficialTrainer) {
   const TrainConfig defaults = load_train_config(write("train:\n  epochs: 3\n"));
   EXPECT_EQ(defaults.max_dataset_size, 0);
   EXPECT_FALSE(defaults.serial_batches);
@@ -188,6 +188,24 @@ TEST_F(ConfigFile, DataSelectionKeysOfTheOfficialTrainer) {
   EXPECT_NE(message.find("key 'data.direction' must be AtoB or BtoA, got 'AtoA'"),
             std::string::npos)
       << message;
+  message = error_for("data:\n  preprocess: scale_height\n");
+  EXPECT_NE(message.find("key 'data.preprocess' must be resize_and_crop, crop, scale_width, "
+                         "scale_width_and_crop or none, got 'scale_height'"),
+            std::string::npos)
+      << message;
+  for (const std::string mode : {"crop", "scale_width", "scale_width_and_crop", "none"}) {
+    EXPECT_EQ(load_train_config(write("data:\n  preprocess: " + mode + "\n")).preprocess, mode);
+  }
+  EXPECT_TRUE(load_train_config(write("data:\n  preprocess: none\n")).keeps_image_shapes());
+  // The gradient penalty mixes real images and pooled fakes: they must share a shape.
+  message = error_for("data:\n  preprocess: scale_width\ntrain:\n  gan_mode: wgangp\n");
+  EXPECT_NE(message.find("key 'train.lambda_gp' must be 0 with data.preprocess scale_width"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(load_train_config(write("data:\n  preprocess: scale_width\ntrain:\n  gan_mode: "
+                                    "wgangp\n  pool_size: 0\n"))
+                .pool_size,
+            0);
   message = error_for("data:\n  max_dataset_size: -3\n");
   EXPECT_NE(message.find("data.max_dataset_size"), std::string::npos) << message;
 }

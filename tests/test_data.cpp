@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
+#include <sstream>
 
 #include "cyclegan/data.h"
 #include "cyclegan/errors.h"
@@ -248,6 +250,154 @@ TEST_F(Data, RandomCropAndFlipStayInsideTheResizedImage) {
     EXPECT_TRUE(found) << "seed " << seed;
   }
   EXPECT_TRUE(saw_flip);
+}
+
+// The official transform's output sizes for `cases` (tests/reference/preprocess_sizes.py, one
+// Python process for all): {width, height}, or {} where the official transform raises.
+struct PreprocessCase {
+  std::string preprocess;
+  int64_t load_size;
+  int64_t crop_size;
+  int width;
+  int height;
+};
+
+std::vector<std::vector<int64_t>> official_sizes(const std::vector<PreprocessCase>& cases) {
+  std::ostringstream json;
+  json << "[";
+  for (size_t i = 0; i < cases.size(); ++i) {
+    json << (i ? ", " : "") << "{\"preprocess\": \"" << cases[i].preprocess
+         << "\", \"load_size\": " << cases[i].load_size << ", \"crop_size\": " << cases[i].crop_size
+         << ", \"width\": " << cases[i].width << ", \"height\": " << cases[i].height << "}";
+  }
+  json << "]";
+  const std::string script =
+      (testing::source_dir() / "tests/reference/preprocess_sizes.py").string();
+  const auto [status, output] =
+      testing::run_shell("/usr/bin/python3 '" + script + "' '" + json.str() + "'");
+  EXPECT_EQ(status, 0) << output;
+  std::vector<std::vector<int64_t>> sizes;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    int64_t width = 0;
+    int64_t height = 0;
+    if (fields >> width >> height) {
+      sizes.push_back({width, height});
+    } else {
+      sizes.emplace_back();
+    }
+  }
+  return sizes;
+}
+
+TEST_F(Data, EveryPreprocessModeGivesTheOfficialSizesOnOddAndNonSquareImages) {
+  const std::vector<std::pair<int, int>> image_sizes = {{40, 30}, {33, 50}, {64, 64}, {100, 60},
+                                                        {50, 37}, {17, 90}, {48, 26}, {31, 31}};
+  std::vector<PreprocessCase> cases;
+  for (const std::string& mode : preprocess_modes()) {
+    for (const auto& [width, height] : image_sizes) cases.push_back({mode, 48, 32, width, height});
+  }
+  cases.push_back({"scale_width", 48, 32, 48, 40});  // already the load width: kept as it is
+  const auto expected = official_sizes(cases);
+  ASSERT_EQ(expected.size(), cases.size());
+  int raised = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const PreprocessCase& c = cases[i];
+    const fs::path file = dir_ / ("size_" + std::to_string(i) + ".png");
+    write_test_image(file, c.width, c.height, 3);
+    TransformOptions transform;
+    transform.load_size = c.load_size;
+    transform.crop_size = c.crop_size;
+    transform.preprocess = c.preprocess;
+    transform.size_multiple = 4;  // a ResNet generator's, the official code's base
+    const std::string label =
+        c.preprocess + " " + std::to_string(c.width) + "x" + std::to_string(c.height);
+    if (expected[i].empty()) {  // the official RandomCrop raises: we name the file instead
+      ++raised;
+      try {
+        load_training_image(file, transform, 1);
+        ADD_FAILURE() << label << ": no error";
+      } catch (const DataError& e) {
+        EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("is smaller than the 32x32 crop"), std::string::npos)
+            << e.what();
+      }
+      continue;
+    }
+    // The official scale_width keeps a height that is not a multiple of 4, which its ResNet then
+    // cannot take back to the same size; ours rounds it to the nearest multiple, ties to even.
+    int64_t width = expected[i][0];
+    int64_t height = expected[i][1];
+    if (c.preprocess == "scale_width") height = std::llround(std::nearbyint(height / 4.0) * 4);
+    const at::Tensor image = load_training_image(file, transform, i);
+    EXPECT_EQ(image.sizes(), (std::vector<int64_t>{3, height, width})) << label;
+    EXPECT_EQ(load_image_preprocessed(file, transform).sizes(), image.sizes()) << label;
+  }
+  EXPECT_GT(raised, 0);  // crop mode on images under 32 pixels
+}
+
+TEST_F(Data, UncroppedModesKeepThePixelsAndCropTakesAWindowAtTheImagesOwnSize) {
+  const fs::path file = dir_ / "trainA/photo.jpeg";  // 100x60
+  const at::Tensor original = read_image(file);
+  TransformOptions transform;
+  transform.flip = false;
+  transform.preprocess = "none";
+  EXPECT_TRUE(torch::equal(load_training_image(file, transform, 3), original));
+  transform.preprocess = "scale_width";
+  transform.load_size = 100;
+  transform.crop_size = 32;
+  EXPECT_TRUE(torch::equal(load_training_image(file, transform, 3), original));
+  transform.preprocess = "crop";
+  std::set<std::pair<int64_t, int64_t>> positions;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    const at::Tensor crop = load_training_image(file, transform, seed);
+    ASSERT_EQ(crop.sizes(), (std::vector<int64_t>{3, 32, 32}));
+    bool found = false;
+    for (int64_t top = 0; top <= 60 - 32; ++top) {
+      for (int64_t left = 0; left <= 100 - 32; ++left) {
+        if (torch::equal(original.slice(1, top, top + 32).slice(2, left, left + 32), crop)) {
+          positions.insert({top, left});
+          found = true;
+        }
+      }
+    }
+    EXPECT_TRUE(found) << "seed " << seed;
+  }
+  EXPECT_GT(positions.size(), 6u);  // windows of the unresized image, at random places
+  // The sample transform takes the centre window.
+  EXPECT_TRUE(torch::equal(load_image_preprocessed(file, transform),
+                           original.slice(1, 14, 46).slice(2, 34, 66)));
+}
+
+TEST_F(Data, ScaleWidthBatchesKeepEachImagesProportions) {
+  auto o = options();
+  o.transform.preprocess = "scale_width";
+  std::set<int64_t> heights;
+  UnpairedLoader loader(o);
+  for (int i = 0; i < 12; ++i) {
+    const UnpairedBatch batch = loader.next();
+    EXPECT_EQ(batch.real_a.size(3), 36);
+    EXPECT_EQ(batch.real_a.size(2) % 4, 0);
+    EXPECT_GE(batch.real_a.size(2), 32);
+    heights.insert(batch.real_a.size(2));
+  }
+  EXPECT_GT(heights.size(), 2u);
+  // Several images of different proportions cannot share a batch: the run stops, naming them.
+  o.batch_size = 2;
+  UnpairedLoader batched(o);
+  try {
+    for (int i = 0; i < 6; ++i) batched.next();
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("data.preprocess scale_width keeps each image's own proportions, and "
+                           "with data.batch_size 2 all images of a domain must come out the "
+                           "same size"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("use data.batch_size 1"), std::string::npos) << message;
+  }
 }
 
 TEST_F(Data, LoaderRefusesAMissingDomainFolder) {

@@ -201,6 +201,45 @@ TEST_F(EndToEnd, GrayToColourTrainsTranslatesAndTests) {
   EXPECT_NE(result.out.find("n/a"), std::string::npos) << result.out;
 }
 
+TEST_F(EndToEnd, ScaleWidthTrainsOnNonSquareImagesTranslatesAndTests) {
+  auto result =
+      run_cyclegan("make-data --out data --size 32 --count 4 --test-count 2 --seed 5", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  testing::reshape_images(dir_ / "data/trainA", 40,
+                          {60, 50, 72});  // scaled to 32 x 48, 40, 57 -> 56
+  testing::reshape_images(dir_ / "data/trainB", 50,
+                          {40, 90, 64});  // 32 x 32 (at least the crop), 57 -> 56, 40
+  testing::reshape_images(dir_ / "data/testA", 36, {52});
+  testing::reshape_images(dir_ / "data/testB", 64, {40});
+  result = run_cyclegan(
+      "train --set data.root=data --set data.preprocess=scale_width --set data.load_size=32 "
+      "--set model.input_dim=32 --set model.generator_type=resnet_6blocks "
+      "--set model.gen_n_filters=8 --set model.disc_n_filters=8 --set train.epochs=2 "
+      "--set output.dir=run --set output.sample_every=4",
+      dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string losses = read_file(dir_ / "run/losses.csv");
+  EXPECT_EQ(count_lines(dir_ / "run/losses.csv"), 9) << losses;
+  EXPECT_EQ(losses.find("nan"), std::string::npos) << losses;
+  // Samples: the first test images scaled to width 32 (A: 32 x 46 -> 48; B: 32 x 20 -> 32, the
+  // crop size), each in a cell of the larger size.
+  const at::Tensor grid = read_image(dir_ / "run/samples/step_000008.png");
+  EXPECT_EQ(grid.size(1), 2 * (48 + 2) + 2);
+  EXPECT_EQ(grid.size(2), 4 * (32 + 2) + 2);
+
+  result = run_cyclegan("translate --ckpt run/g_AB.pt data/testA -o translated", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto translated = list_images(dir_ / "translated");
+  ASSERT_EQ(translated.size(), 2u);
+  EXPECT_EQ(read_image(translated[0]).sizes(), (std::vector<int64_t>{3, 52, 36}));
+
+  result = run_cyclegan("test --ckpt-dir run -o tested", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string summary = read_file(dir_ / "tested/metrics.csv");
+  EXPECT_NE(summary.find("A2B,2,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("B2A,2,"), std::string::npos) << summary;
+}
+
 TEST_F(EndToEnd, SigintFinishesTheStepCheckpointsAndResumeContinues) {
   ASSERT_EQ(run_cyclegan("make-data --out data --size 32 --count 6 --test-count 1", dir_.path())
                 .exit_code,

@@ -208,6 +208,15 @@ TEST_F(Resume, PixelDiscriminatorHalfThenResumeIsBitIdenticalToStraight) {
   expect_resume_bit_identical(config_, dir_.path());
 }
 
+TEST_F(Resume, ScaleWidthHalfThenResumeIsBitIdenticalToStraight) {
+  // Batches of varying shapes, and a history pool holding fakes of several shapes.
+  testing::reshape_images(dir_ / "data/trainA", 40, {60, 50, 72, 44});
+  testing::reshape_images(dir_ / "data/trainB", 48, {36, 80, 64});
+  config_.preprocess = "scale_width";
+  config_.generator_type = "resnet_6blocks";
+  expect_resume_bit_identical(config_, dir_.path());
+}
+
 TEST_F(Resume, TruncatedStateIsAClearError) {
   TrainConfig config = config_;
   config.output_dir = (dir_ / "run").string();

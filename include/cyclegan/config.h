@@ -11,9 +11,10 @@ namespace cyclegan {
 /// parameter names (input_dim, learning_rate, lambda_*, generator_type, *_n_filters) are kept.
 struct TrainConfig {
   // data
-  std::string data_root = "datasets/fruit";  ///< folder holding trainA/ trainB/ [testA/ testB/]
-  int64_t load_size = 0;                     ///< resize side before cropping; 0 = input_dim
-  bool flip = true;                          ///< random horizontal flip
+  std::string data_root = "datasets/fruit";    ///< folder holding trainA/ trainB/ [testA/ testB/]
+  int64_t load_size = 0;                       ///< resize side before cropping; 0 = input_dim
+  std::string preprocess = "resize_and_crop";  ///< official --preprocess (data.h)
+  bool flip = true;                            ///< random horizontal flip
   int64_t batch_size = 1;
   int64_t workers = 2;             ///< decoding/augmentation threads
   int64_t prefetch = 4;            ///< batches prepared ahead of the training step
@@ -83,6 +84,10 @@ struct TrainConfig {
   /// Domain A's and domain B's image channels (input_nc / output_nc, else channels).
   int64_t channels_a() const { return input_nc > 0 ? input_nc : channels; }
   int64_t channels_b() const { return output_nc > 0 ? output_nc : channels; }
+
+  /// Whether data.preprocess keeps each image's own shape (scale_width, none): batches then vary
+  /// in shape, and the crop size input_dim only bounds scale_width's height from below.
+  bool keeps_image_shapes() const { return preprocess == "scale_width" || preprocess == "none"; }
 
   /// load_size, or input_dim when load_size is 0.
   int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }

@@ -14,16 +14,40 @@
 
 namespace cyclegan {
 
-/// Resize -> random crop -> random flip -> [-1, 1], as the official `--preprocess resize_and_crop`.
+/// The official --preprocess values, in the order of its documentation.
+const std::vector<std::string>& preprocess_modes();
+
+/// How a training image is resized and cropped (official get_transform), then flipped and scaled
+/// to [-1, 1]:
+/// - resize_and_crop: both sides resized to load_size, then a random crop_size square;
+/// - crop: a random crop_size square of the image at its own size;
+/// - scale_width: width resized to load_size, height in proportion (at least crop_size), no crop;
+/// - scale_width_and_crop: as scale_width, then a random crop_size square;
+/// - none: the image at its own size.
+/// The uncropped modes give each image its own shape. Sides that are not a multiple of
+/// size_multiple are resized to the nearest multiple (ties to even, as the official
+/// __make_power_2 rounds to 4), so that the generator can take them; the official code does this
+/// for none and stops with a size error for scale_width.
 struct TransformOptions {
-  int64_t load_size = 128;  ///< both sides resized to this (bicubic)
-  int64_t crop_size = 128;  ///< random square crop of this side
+  int64_t load_size = 128;  ///< resize target (bicubic): both sides, or the width for scale_width
+  int64_t crop_size = 128;  ///< side of the random square crop
   bool flip = true;         ///< horizontal flip with probability 1/2
   int64_t channels = 3;     ///< 3 (RGB) or 1 (luma, official --input_nc / --output_nc 1)
+  std::string preprocess = "resize_and_crop";
+  int64_t size_multiple = 4;  ///< uncropped sides are rounded to a multiple of this
+  int64_t min_side = 1;       ///< smaller results are refused (the discriminator needs this much)
 };
 
-/// Reads and augments one image: [channels, crop_size, crop_size] in [-1, 1]. `random_seed` fixes
-/// the crop position and flip, so the same seed gives the same tensor on any thread.
+/// The deterministic part of the transform: the [channels, H, W] image in [-1, 1] after the
+/// resize, with a crop_size square taken from its centre in the cropping modes and no flip (the
+/// training samples and the image shapes a run will see).
+at::Tensor load_image_preprocessed(const std::filesystem::path& path,
+                                   const TransformOptions& transform);
+
+/// Reads and augments one image: [channels, H, W] in [-1, 1] (crop_size square in the cropping
+/// modes). `random_seed` fixes the crop position and flip, so the same seed gives the same tensor
+/// on any thread. Throws DataError naming the file when the image is too small for the crop or
+/// for min_side.
 at::Tensor load_training_image(const std::filesystem::path& path, const TransformOptions& transform,
                                uint64_t random_seed);
 
@@ -62,8 +86,8 @@ struct UnpairedLoaderOptions {
   bool swap_domains = false;
 };
 
-/// One training step's input (this rank's share): real_a, real_b are [batch, channels, crop,
-/// crop] in [-1, 1].
+/// One training step's input (this rank's share): real_a, real_b are [batch, channels, H, W] in
+/// [-1, 1] (H = W = crop size in the cropping modes).
 struct UnpairedBatch {
   at::Tensor real_a;
   at::Tensor real_b;
@@ -75,6 +99,8 @@ struct UnpairedBatch {
 /// (reshuffled every epoch), each paired with a B image drawn at random (official
 /// `unaligned_dataset`), or both in order (`serial`). Worker threads decode and augment batches
 /// ahead of the consumer; every batch depends only on (seed, epoch, step), never on thread timing.
+/// In the uncropped preprocess modes images keep their own shapes; with batch_size above 1 every
+/// image of a domain must then come out the same shape (DataError otherwise).
 class UnpairedLoader {
  public:
   explicit UnpairedLoader(const UnpairedLoaderOptions& options);
@@ -100,9 +126,15 @@ class UnpairedLoader {
   int64_t global_batch() const { return options_.batch_size * options_.world_size; }
   int64_t first_item() const { return options_.rank * options_.batch_size; }
   const std::vector<int64_t>& epoch_order_a(int64_t epoch) const;
-  // Image `index` of `files`, augmented; when it cannot be decoded, the next usable one.
+  // Image `index` of `files`, augmented; when it cannot be decoded, the next usable one, whose
+  // path goes to `used`.
   at::Tensor load_usable(const std::vector<std::filesystem::path>& files, int64_t index,
-                         const TransformOptions& transform, uint64_t random_seed) const;
+                         const TransformOptions& transform, uint64_t random_seed,
+                         std::filesystem::path* used) const;
+  // Throws DataError unless `image` has the shape of the domain's first image: a batch of
+  // several, and the history pool behind it, need one shape (uncropped modes only).
+  void check_same_shape(int domain, const at::Tensor& image,
+                        const std::filesystem::path& file) const;
   void worker_loop();
 
   UnpairedLoaderOptions options_;
@@ -120,6 +152,7 @@ class UnpairedLoader {
   bool stopping_ = false;
   mutable std::map<int64_t, std::vector<int64_t>> orders_;         // epoch -> A order (cached)
   mutable std::map<std::filesystem::path, std::string> unusable_;  // file -> why
+  mutable std::pair<std::vector<int64_t>, std::filesystem::path> first_shape_[2];  // A, B
   std::vector<std::thread> workers_;
 };
 

@@ -45,8 +45,8 @@ class LossLog {
 };
 
 /// Lays out images as a grid: rows[r][c] is [3, H, W] (or [1, 3, H, W]; one channel shows as gray)
-/// in [-1, 1], all the same size; a white 2-pixel gutter separates cells. Returns [3, H_total,
-/// W_total].
+/// in [-1, 1]. Cells take the largest image's size, smaller images centred in theirs; a white
+/// 2-pixel gutter separates cells. Returns [3, H_total, W_total].
 at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows);
 
 /// `text` with &, <, >, " and ' replaced by HTML entities.
