@@ -52,9 +52,17 @@ std::string get_string(const c10::impl::GenericDict& dict, const std::string& ke
 }  // namespace
 
 StateDict state_dict(const torch::nn::Module& module) {
+  // PyTorch's order: each module's own parameters, then its own buffers, modules in pre-order.
   StateDict weights;
-  for (const auto& item : module.named_parameters()) weights.insert(item.key(), item.value());
-  for (const auto& item : module.named_buffers()) weights.insert(item.key(), item.value());
+  auto add_own = [&](const std::string& prefix, const torch::nn::Module& owner) {
+    for (const auto& item : owner.named_parameters(/*recurse=*/false))
+      weights.insert(prefix + item.key(), item.value());
+    for (const auto& item : owner.named_buffers(/*recurse=*/false))
+      weights.insert(prefix + item.key(), item.value());
+  };
+  add_own("", module);
+  for (const auto& item : module.named_modules("", /*include_self=*/false))
+    add_own(item.key() + ".", *item.value());
   return weights;
 }
 
@@ -103,6 +111,7 @@ void save_network(const fs::path& path, const torch::nn::Module& module, const N
                                          {"filters", info.filters},
                                          {"n_layers", info.n_layers},
                                          {"dropout", info.dropout},
+                                         {"norm", info.norm},
                                          {"image_size", info.image_size},
                                          {"step", info.step},
                                          {"direction", info.direction},
@@ -156,6 +165,16 @@ NetworkFile read_network_file(const fs::path& path) {
     throw CheckpointError(origin + ": field 'dropout' is missing or not a boolean");
   }
   info.dropout = dropout.toBool();
+  // Absent from files written before model.norm existed, which all used instance norm.
+  const c10::IValue norm = field(file, "norm");
+  if (!norm.isNone()) {
+    const auto& norms = norm_types();
+    if (!norm.isString() ||
+        std::find(norms.begin(), norms.end(), norm.toStringRef()) == norms.end()) {
+      throw CheckpointError(origin + ": field 'norm' is not instance, batch or none");
+    }
+    info.norm = norm.toStringRef();
+  }
   const c10::IValue weights = field(file, "state_dict");
   if (!weights.isGenericDict()) throw CheckpointError(origin + ": field 'state_dict' is missing");
   for (const auto& entry : weights.toGenericDict()) {
@@ -196,6 +215,19 @@ GeneratorPtr build_generator(const GeneratorOptions& options, const std::string&
   }
 }
 
+// The official norm of a generator's weights: BatchNorm layers keep running statistics beside a
+// scale; without them, the convolutions feeding the norms have a bias only with instance norm
+// (`first_conv_bias`: the first such convolution's bias key, empty when biases tell nothing).
+std::string infer_norm(const StateDict& weights, const std::string& first_conv_bias) {
+  const std::string statistic = ".running_mean";
+  for (const auto& item : weights) {
+    if (ends_with(item.key(), statistic) &&
+        weights.contains(item.key().substr(0, item.key().size() - statistic.size()) + ".weight"))
+      return "batch";
+  }
+  return first_conv_bias.empty() || weights.contains(first_conv_bias) ? "instance" : "none";
+}
+
 }  // namespace
 
 GeneratorOptions infer_generator_options(const StateDict& weights, const std::string& origin) {
@@ -210,7 +242,8 @@ GeneratorOptions infer_generator_options(const StateDict& weights, const std::st
       const std::string& key = item.key();
       const auto block_at = key.find(".conv_block.");
       if (block_at != std::string::npos) blocks.insert(key.substr(0, block_at));
-      if (key.find("conv_block.6.") != std::string::npos) dropout = true;
+      // With dropout the second conv sits at index 6 (a BatchNorm does without it).
+      if (ends_with(key, "conv_block.6.weight") && item.value().dim() == 4) dropout = true;
       if (key.rfind("model.", 0) == 0 && block_at == std::string::npos) {
         last_index = std::max<int64_t>(last_index, std::stoll(key.substr(6, key.find('.', 6) - 6)));
       }
@@ -225,7 +258,8 @@ GeneratorOptions infer_generator_options(const StateDict& weights, const std::st
         .ngf(first->size(0))
         .in_channels(first->size(1))
         .out_channels(last != nullptr ? last->size(0) : 3)
-        .dropout(dropout);
+        .dropout(dropout)
+        .norm(infer_norm(weights, "model.1.bias"));
     return options;
   }
   if (const at::Tensor* first = find_weight(weights, "model.model.0.weight"); first != nullptr) {
@@ -242,15 +276,18 @@ GeneratorOptions infer_generator_options(const StateDict& weights, const std::st
     options.architecture(levels == 7 ? "unet_128" : "unet_256")
         .ngf(first->size(0))
         .in_channels(first->size(1))
-        .out_channels(last != nullptr ? last->size(1) : 3);
+        .out_channels(last != nullptr ? last->size(1) : 3)
+        .norm(infer_norm(weights, "model.model.0.bias"));
     return options;
   }
   if (const at::Tensor* first = find_weight(weights, "down1.0.weight"); first != nullptr) {
     const at::Tensor* last = find_weight(weights, "output.2.weight");
+    // Its convolutions keep their biases: instance and none cannot be told apart.
     options.architecture("unet")
         .ngf(first->size(0))
         .in_channels(first->size(1))
-        .out_channels(last != nullptr ? last->size(0) : 3);
+        .out_channels(last != nullptr ? last->size(0) : 3)
+        .norm(infer_norm(weights, ""));
     return options;
   }
   if (const at::Tensor* first = find_weight(weights, "model.0.weight");
@@ -303,7 +340,8 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
                                            .in_channels(file.info.in_channels)
                                            .out_channels(file.info.out_channels)
                                            .ngf(file.info.filters)
-                                           .dropout(file.info.dropout),
+                                           .dropout(file.info.dropout)
+                                           .norm(file.info.norm),
                                        origin);
     load_state_dict(*loaded.generator, file.weights, origin);
     loaded.generator->eval();
@@ -312,16 +350,21 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
 
   loaded.source_format = "pytorch " + torch_info.format;
   // Checkpoints saved before PyTorch 0.4 carry running statistics on InstanceNorm layers; they
-  // mean nothing for affine-free InstanceNorm, as the official loader also drops them.
+  // mean nothing for affine-free InstanceNorm, as the official loader also drops them. A
+  // BatchNorm layer's (beside its scale, `weight`) are kept: eval mode normalises with them.
   StateDict weights;
   int64_t ignored = 0;
   for (const auto& item : raw) {
-    if (ends_with(item.key(), ".running_mean") || ends_with(item.key(), ".running_var") ||
-        ends_with(item.key(), ".num_batches_tracked")) {
+    const std::string& key = item.key();
+    const auto layer_end = key.rfind('.');
+    const std::string suffix = layer_end == std::string::npos ? key : key.substr(layer_end);
+    if ((suffix == ".running_mean" || suffix == ".running_var" ||
+         suffix == ".num_batches_tracked") &&
+        !raw.contains(key.substr(0, layer_end) + ".weight")) {
       ++ignored;
       continue;
     }
-    weights.insert(item.key(), item.value());
+    weights.insert(key, item.value());
   }
   GeneratorOptions options;
   if (overrides.architecture.empty()) {
@@ -329,13 +372,14 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
     loaded.note = "inferred " + options.architecture() + ", ngf " + std::to_string(options.ngf()) +
                   ", " + std::to_string(options.in_channels()) + "->" +
                   std::to_string(options.out_channels()) + " channels" +
-                  (options.dropout() ? ", dropout" : "");
+                  (options.dropout() ? ", dropout" : "") +
+                  (options.norm() != "instance" ? ", " + options.norm() + " norm" : "");
   } else {
     options.architecture(canonical_generator_name(overrides.architecture));
     try {
       const GeneratorOptions guess = infer_generator_options(weights, origin);
       options.in_channels(guess.in_channels()).out_channels(guess.out_channels()).ngf(guess.ngf());
-      options.dropout(guess.dropout());
+      options.dropout(guess.dropout()).norm(guess.norm());
     } catch (const CheckpointError&) {
       // The user named the architecture; load_state_dict will say what does not fit.
     }
@@ -354,6 +398,7 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
   loaded.info.out_channels = options.out_channels();
   loaded.info.filters = options.ngf();
   loaded.info.dropout = options.dropout();
+  loaded.info.norm = options.norm();
   return loaded;
 }
 

@@ -82,6 +82,10 @@ const std::vector<Field>& fields() {
       {"model", "disc_n_layers", &TrainConfig::disc_n_layers, 1,
        "stride-2 layers of the patchgan discriminator (3 = 70x70 patches; official --n_layers_D)"},
       {"model", "dropout", &TrainConfig::dropout, kNoMin, "dropout 0.5 in the generators"},
+      {"model", "norm", &TrainConfig::norm, kNoMin,
+       "normalisation layers of all four networks (official --norm): instance (affine-free), "
+       "batch (BatchNorm2d: learned scale and shift, running statistics used by translate) or "
+       "none; convolutions feeding a norm have a bias only with instance"},
       {"model", "init_type", &TrainConfig::init_type, kNoMin,
        "initial weights of every convolution (official --init_type): normal N(0, init_gain), "
        "xavier (Glorot normal x init_gain), kaiming (He normal, fan in), orthogonal (x init_gain); "
@@ -517,6 +521,11 @@ void validate(const TrainConfig& config, const std::string& origin) {
     throw ConfigError(prefix + "key 'model.input_dim' must be a multiple of " +
                       std::to_string(multiple) + " for generator " + generator + ", got " +
                       std::to_string(config.input_dim));
+  }
+  const auto& norms = norm_types();
+  if (std::find(norms.begin(), norms.end(), config.norm) == norms.end()) {
+    throw ConfigError(prefix + "key 'model.norm' must be instance, batch or none, got '" +
+                      config.norm + "'");
   }
   if (config.disc_type != "patchgan" && config.disc_type != "pixel") {
     throw ConfigError(prefix + "key 'model.disc_type' must be patchgan or pixel, got '" +

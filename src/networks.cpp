@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 #include <variant>
 
@@ -65,8 +66,8 @@ void take_channels(Layer& layer, int64_t in_channels, int64_t out_channels) {
 class ConvImpl : public nn::Conv2dImpl {
  public:
   ConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
-           int64_t padding)
-      : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding)),
+           int64_t padding, bool bias)
+      : Conv2dImpl(nn::Conv2dOptions(1, 1, kernel).stride(stride).padding(padding).bias(bias)),
         stride_(stride),
         padding_(padding) {
     take_channels(*this, in_channels, out_channels);
@@ -85,11 +86,12 @@ TORCH_MODULE(Conv);
 class ConvTransposeImpl : public nn::ConvTranspose2dImpl {
  public:
   ConvTransposeImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
-                    int64_t padding, int64_t output_padding)
+                    int64_t padding, int64_t output_padding, bool bias)
       : ConvTranspose2dImpl(nn::ConvTranspose2dOptions(1, 1, kernel)
                                 .stride(stride)
                                 .padding(padding)
-                                .output_padding(output_padding)),
+                                .output_padding(output_padding)
+                                .bias(bias)),
         stride_(stride),
         padding_(padding),
         output_padding_(output_padding) {
@@ -109,13 +111,33 @@ class ConvTransposeImpl : public nn::ConvTranspose2dImpl {
 };
 TORCH_MODULE(ConvTranspose);
 
-Conv conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return Conv(in, out, kernel, stride, padding);
+Conv conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+          bool bias = true) {
+  return Conv(in, out, kernel, stride, padding, bias);
 }
 
 ConvTranspose conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                             int64_t padding, int64_t output_padding) {
-  return ConvTranspose(in, out, kernel, stride, padding, output_padding);
+                             int64_t padding, int64_t output_padding, bool bias = true) {
+  return ConvTranspose(in, out, kernel, stride, padding, output_padding, bias);
+}
+
+// The official use_bias: a convolution feeding a norm layer has a bias only with instance norm
+// (a BatchNorm's shift replaces it; with no norm the official code leaves it out as well).
+bool conv_bias_before(const std::string& norm) { return norm == "instance"; }
+
+// The official get_norm_layer(norm)(channels). BatchNorm2d: affine, running statistics, momentum
+// 0.1, eps 1e-5, its scale drawn N(1, 0.02) as the official init_weights draws it.
+nn::AnyModule norm_layer(const std::string& norm, int64_t channels) {
+  if (norm == "instance") return nn::AnyModule(InstanceNorm());
+  if (norm == "batch") {
+    nn::BatchNorm2d layer{nn::BatchNorm2dOptions(channels)};
+    torch::NoGradGuard no_grad;
+    fill_normal(layer->weight, kInitStd);
+    layer->weight.add_(1.0);
+    return nn::AnyModule(layer);
+  }
+  if (norm == "none") return nn::AnyModule(nn::Identity());
+  throw ConfigError("unknown norm '" + norm + "' (expected instance, batch or none)");
 }
 
 nn::LeakyReLU leaky_relu(bool inplace) {
@@ -223,12 +245,15 @@ void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatis
 ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& options) {
   const int64_t c = options.channels();
   check_positive("ResnetBlock channels", c);
-  conv_block_ = nn::Sequential(reflection_pad(1), conv(c, c, 3, 1, 0), InstanceNorm(), relu());
+  const bool bias = conv_bias_before(options.norm());
+  conv_block_ = nn::Sequential(reflection_pad(1), conv(c, c, 3, 1, 0, bias));
+  conv_block_->push_back(norm_layer(options.norm(), c));
+  conv_block_->push_back(relu());
   // Official layout: dropout sits between the two convs, shifting the second conv to index 6.
   if (options.dropout()) conv_block_->push_back(nn::Dropout(0.5));
   conv_block_->push_back(reflection_pad(1));
-  conv_block_->push_back(conv(c, c, 3, 1, 0));
-  conv_block_->push_back(InstanceNorm());
+  conv_block_->push_back(conv(c, c, 3, 1, 0, bias));
+  conv_block_->push_back(norm_layer(options.norm(), c));
   register_module("conv_block", conv_block_);
 }
 
@@ -243,24 +268,27 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
   check_positive("ResnetGenerator out_channels", options.out_channels());
   TORCH_CHECK(options.n_blocks() >= 0, "ResnetGenerator n_blocks must be >= 0, got ",
               options.n_blocks());
-  model_ = nn::Sequential(reflection_pad(3), conv(options.in_channels(), ngf, 7, 1, 0),
-                          InstanceNorm(), relu());
+  const std::string& norm = options.norm();
+  const bool bias = conv_bias_before(norm);
+  model_ = nn::Sequential(reflection_pad(3), conv(options.in_channels(), ngf, 7, 1, 0, bias));
+  model_->push_back(norm_layer(norm, ngf));
+  model_->push_back(relu());
   constexpr int kDownsamplings = 2;
   for (int i = 0; i < kDownsamplings; ++i) {
     const int64_t mult = int64_t{1} << i;
-    model_->push_back(conv(ngf * mult, ngf * mult * 2, 3, 2, 1));
-    model_->push_back(InstanceNorm());
+    model_->push_back(conv(ngf * mult, ngf * mult * 2, 3, 2, 1, bias));
+    model_->push_back(norm_layer(norm, ngf * mult * 2));
     model_->push_back(relu());
   }
   const int64_t bottleneck = ngf << kDownsamplings;
   for (int64_t i = 0; i < options.n_blocks(); ++i) {
-    model_->push_back(
-        ResnetBlock(ResnetBlockOptions().channels(bottleneck).dropout(options.dropout())));
+    model_->push_back(ResnetBlock(
+        ResnetBlockOptions().channels(bottleneck).dropout(options.dropout()).norm(norm)));
   }
   for (int i = 0; i < kDownsamplings; ++i) {
     const int64_t mult = int64_t{1} << (kDownsamplings - i);
-    model_->push_back(conv_transpose(ngf * mult, ngf * mult / 2, 3, 2, 1, 1));
-    model_->push_back(InstanceNorm());
+    model_->push_back(conv_transpose(ngf * mult, ngf * mult / 2, 3, 2, 1, 1, bias));
+    model_->push_back(norm_layer(norm, ngf * mult / 2));
     model_->push_back(relu());
   }
   model_->push_back(reflection_pad(3));
@@ -281,7 +309,10 @@ UnetBlockImpl::UnetBlockImpl(const UnetBlockOptions& options,
   const int64_t in = options.in_channels() > 0 ? options.in_channels() : outer;
   TORCH_CHECK(options.innermost() == (submodule == nullptr),
               "UnetBlock: the innermost level, and only it, has no submodule");
-  auto down_conv = conv(in, inner, 4, 2, 1);
+  const std::string& norm = options.norm();
+  // As the official block: every level's down conv, the outermost's too, follows use_bias.
+  const bool bias = conv_bias_before(norm);
+  auto down_conv = conv(in, inner, 4, 2, 1, bias);
   model_ = nn::Sequential();
   if (options.outermost()) {
     model_->push_back(down_conv);
@@ -293,16 +324,16 @@ UnetBlockImpl::UnetBlockImpl(const UnetBlockOptions& options,
     model_->push_back(leaky_relu(/*inplace=*/true));
     model_->push_back(down_conv);
     model_->push_back(relu());
-    model_->push_back(conv_transpose(inner, outer, 4, 2, 1, 0));
-    model_->push_back(InstanceNorm());
+    model_->push_back(conv_transpose(inner, outer, 4, 2, 1, 0, bias));
+    model_->push_back(norm_layer(norm, outer));
   } else {
     model_->push_back(leaky_relu(/*inplace=*/true));
     model_->push_back(down_conv);
-    model_->push_back(InstanceNorm());
+    model_->push_back(norm_layer(norm, inner));
     model_->push_back(UnetBlock(submodule));
     model_->push_back(relu());
-    model_->push_back(conv_transpose(inner * 2, outer, 4, 2, 1, 0));
-    model_->push_back(InstanceNorm());
+    model_->push_back(conv_transpose(inner * 2, outer, 4, 2, 1, 0, bias));
+    model_->push_back(norm_layer(norm, outer));
     if (options.dropout()) model_->push_back(nn::Dropout(0.5));
   }
   register_module("model", model_);
@@ -322,23 +353,29 @@ UnetGeneratorImpl::UnetGeneratorImpl(const UnetGeneratorOptions& options) {
   check_positive("UnetGenerator ngf", ngf);
   TORCH_CHECK(options.num_downs() >= 5, "UnetGenerator num_downs must be >= 5, got ",
               options.num_downs());
+  const std::string& norm = options.norm();
   auto block = std::make_shared<UnetBlockImpl>(
-      UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).innermost(true), nullptr);
+      UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).innermost(true).norm(norm),
+      nullptr);
   for (int64_t i = 0; i < options.num_downs() - 5; ++i) {
-    block = std::make_shared<UnetBlockImpl>(
-        UnetBlockOptions().outer_channels(ngf * 8).inner_channels(ngf * 8).dropout(
-            options.dropout()),
-        block);
+    block = std::make_shared<UnetBlockImpl>(UnetBlockOptions()
+                                                .outer_channels(ngf * 8)
+                                                .inner_channels(ngf * 8)
+                                                .dropout(options.dropout())
+                                                .norm(norm),
+                                            block);
   }
   for (int64_t mult : {4, 2, 1}) {
     block = std::make_shared<UnetBlockImpl>(
-        UnetBlockOptions().outer_channels(ngf * mult).inner_channels(ngf * mult * 2), block);
+        UnetBlockOptions().outer_channels(ngf * mult).inner_channels(ngf * mult * 2).norm(norm),
+        block);
   }
   block = std::make_shared<UnetBlockImpl>(UnetBlockOptions()
                                               .outer_channels(options.out_channels())
                                               .inner_channels(ngf)
                                               .in_channels(options.in_channels())
-                                              .outermost(true),
+                                              .outermost(true)
+                                              .norm(norm),
                                           block);
   model_ = register_module("model", UnetBlock(block));
 }
@@ -352,14 +389,18 @@ BookUnetGeneratorImpl::BookUnetGeneratorImpl(const BookUnetGeneratorOptions& opt
   int64_t channels = options.in_channels();
   for (size_t i = 0; i < down_channels.size(); ++i) {
     // Keras 'same' padding of a 4x4 stride-2 conv on even sizes is 1 on each side.
-    auto step = nn::Sequential(conv(channels, down_channels[i], 4, 2, 1), InstanceNorm(), relu());
+    auto step = nn::Sequential(conv(channels, down_channels[i], 4, 2, 1));
+    step->push_back(norm_layer(options.norm(), down_channels[i]));
+    step->push_back(relu());
     down_.push_back(register_module("down" + std::to_string(i + 1), step));
     channels = down_channels[i];
   }
   for (size_t i = 0; i + 1 < down_channels.size(); ++i) {
     const int64_t skip_channels = down_channels[down_channels.size() - 2 - i];
     auto step = nn::Sequential(upsample_nearest_2x(), keras_same_pad_4x4(),
-                               conv(channels, skip_channels, 4, 1, 0), InstanceNorm(), relu());
+                               conv(channels, skip_channels, 4, 1, 0));
+    step->push_back(norm_layer(options.norm(), skip_channels));
+    step->push_back(relu());
     if (options.dropout()) step->push_back(nn::Dropout(0.5));
     up_.push_back(register_module("up" + std::to_string(i + 1), step));
     channels = skip_channels * 2;  // after concatenating the skip
@@ -399,10 +440,15 @@ torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
 PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options) {
   const int64_t ndf = options.ndf();
   check_positive("PatchDiscriminator ndf", ndf);
+  const std::string& norm = options.norm();
+  const bool bias = conv_bias_before(norm);
   if (options.architecture() == "pixel") {
+    // The official PixelDiscriminator's last conv follows use_bias too.
     model_ = nn::Sequential(conv(options.in_channels(), ndf, 1, 1, 0), leaky_relu(true),
-                            conv(ndf, 2 * ndf, 1, 1, 0), InstanceNorm(), leaky_relu(true),
-                            conv(2 * ndf, 1, 1, 1, 0));
+                            conv(ndf, 2 * ndf, 1, 1, 0, bias));
+    model_->push_back(norm_layer(norm, 2 * ndf));
+    model_->push_back(leaky_relu(true));
+    model_->push_back(conv(2 * ndf, 1, 1, 1, 0, bias));
     register_module("net", model_);
     return;
   }
@@ -417,8 +463,8 @@ PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& 
     const int64_t previous = mult;
     mult = std::min<int64_t>(int64_t{1} << n, 8);
     const int64_t stride = n < options.n_layers() ? 2 : 1;
-    model_->push_back(conv(ndf * previous, ndf * mult, 4, stride, 1));
-    model_->push_back(InstanceNorm());
+    model_->push_back(conv(ndf * previous, ndf * mult, 4, stride, 1, bias));
+    model_->push_back(norm_layer(norm, ndf * mult));
     model_->push_back(leaky_relu(true));
   }
   model_->push_back(conv(ndf * mult, 1, 4, 1, 1));
@@ -437,7 +483,8 @@ GeneratorPtr make_generator(const GeneratorOptions& options) {
                                                      .out_channels(options.out_channels())
                                                      .ngf(options.ngf())
                                                      .n_blocks(name == "resnet_6blocks" ? 6 : 9)
-                                                     .dropout(options.dropout()));
+                                                     .dropout(options.dropout())
+                                                     .norm(options.norm()));
   }
   if (name == "unet_128" || name == "unet_256") {
     return std::make_shared<UnetGeneratorImpl>(UnetGeneratorOptions()
@@ -445,14 +492,16 @@ GeneratorPtr make_generator(const GeneratorOptions& options) {
                                                    .out_channels(options.out_channels())
                                                    .ngf(options.ngf())
                                                    .num_downs(name == "unet_128" ? 7 : 8)
-                                                   .dropout(options.dropout()));
+                                                   .dropout(options.dropout())
+                                                   .norm(options.norm()));
   }
   if (name == "unet") {
     return std::make_shared<BookUnetGeneratorImpl>(BookUnetGeneratorOptions()
                                                        .in_channels(options.in_channels())
                                                        .out_channels(options.out_channels())
                                                        .ngf(options.ngf())
-                                                       .dropout(options.dropout()));
+                                                       .dropout(options.dropout())
+                                                       .norm(options.norm()));
   }
   throw ConfigError("unknown generator architecture '" + options.architecture() +
                     "' (expected one of unet, unet_128, unet_256, resnet_6blocks, "
@@ -471,10 +520,17 @@ void init_weights(torch::nn::Module& module, double gain, const std::string& typ
                                 type + "'");
   }
   torch::NoGradGuard no_grad;
+  std::set<const void*> norm_scales;  // BatchNorm weights, by storage
+  for (const auto& child : module.modules()) {
+    if (const auto* norm = dynamic_cast<const nn::BatchNorm2dImpl*>(child.get()))
+      norm_scales.insert(norm->weight.data_ptr());
+  }
   for (auto& item : module.named_parameters()) {
     torch::Tensor& parameter = item.value();
-    if (parameter.dim() <= 1) {
-      parameter.zero_();  // every 1-D parameter in our networks is a conv bias
+    if (norm_scales.count(parameter.data_ptr()) > 0) {
+      parameter.normal_(1.0, gain);  // official: init.normal_(m.weight.data, 1.0, init_gain)
+    } else if (parameter.dim() <= 1) {
+      parameter.zero_();  // a conv bias or a BatchNorm shift
     } else if (type == "xavier") {
       nn::init::xavier_normal_(parameter, gain);
     } else if (type == "kaiming") {

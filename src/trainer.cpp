@@ -57,10 +57,11 @@ kernels::Policy training_policy(const std::string& precision) {
 
 // Whether steps may replay as CUDA graphs: not in data-parallel runs, which average gradients
 // between the halves outside any graph, nor with wgangp, whose penalty draws random mixing weights
-// and differentiates twice, nor when images keep their own shapes (a graph replays one shape).
+// and differentiates twice, nor when images keep their own shapes (a graph replays one shape), nor
+// with batch norm, whose separate passes and running statistics no GPU test has covered yet.
 bool replayable(const TrainConfig& config, const ProcessGroup* group) {
   return config.cuda_graphs && group == nullptr && config.gan_mode != "wgangp" &&
-         !config.keeps_image_shapes();
+         !config.keeps_image_shapes() && config.norm != "batch";
 }
 
 // Whether two batches can share one pass through a network: images of one shape.
@@ -264,13 +265,15 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
                                      .in_channels(config_.channels_a())
                                      .out_channels(config_.channels_b())
                                      .ngf(config_.gen_n_filters)
-                                     .dropout(config_.dropout);
+                                     .dropout(config_.dropout)
+                                     .norm(config_.norm);
   const auto discriminator_options =
       PatchDiscriminatorOptions()
           .architecture(config_.disc_type == "pixel" ? "pixel" : "n_layers")
           .in_channels(config_.channels_a())
           .ndf(config_.disc_n_filters)
-          .n_layers(config_.disc_n_layers);
+          .n_layers(config_.disc_n_layers)
+          .norm(config_.norm);
   g_ab_ = make_generator(generator_options);
   g_ba_ = make_generator(GeneratorOptions(generator_options)
                              .in_channels(config_.channels_b())
@@ -358,14 +361,21 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
   // and batching the identity pass with the translation saves the per-pass cost of the weights
   // (large for the U-Nets, whose inner layers are 1-4 pixels wide). The gradients add up to the
   // whole sum's.
+  //
+  // Batch norm makes every pass's statistics depend on what it holds: then each image batch has
+  // its own pass, and the identity passes come last, so that each network sees its inputs in the
+  // official order (G_AB: a, G_AB(G_BA(b)), b; G_BA: G_AB(a), b, a) and its running statistics
+  // follow the official trainer's.
   set_requires_grad(*d_a_, false);
   set_requires_grad(*d_b_, false);
   clear_gradients(*optimizer_g_);
+  const bool batch_statistics = config_.norm == "batch";
   std::vector<at::Tensor> terms;
   auto generator_part = [&](const at::Tensor& real, const at::Tensor& other_real,
                             GeneratorModule& first, GeneratorModule& back,
-                            PatchDiscriminatorImpl& judge, const LossWeights& weights) {
+                            PatchDiscriminatorImpl& judge, LossWeights weights) {
     const int64_t n = real.size(0);
+    if (batch_statistics) weights.id = 0;  // its own part, below
     const bool with_identity = weights.id > 0;
     // [first(real); first(other_real)]: the fakes, and the other domain's images left unchanged
     // (in two passes when the domains' images differ in shape).
@@ -388,6 +398,13 @@ at::Tensor Trainer::generator_phase(const at::Tensor& real_a, const at::Tensor& 
   };
   *fake_b = generator_part(real_a, real_b, *g_ab_, *g_ba_, *d_b_, weights_ab_);
   *fake_a = generator_part(real_b, real_a, *g_ba_, *g_ab_, *d_a_, weights_ba_);
+  if (batch_statistics && weights_ab_.id > 0) {
+    const at::Tensor identity_b = mean_absolute_error(g_ab_->forward(real_b), real_b);
+    const at::Tensor identity_a = mean_absolute_error(g_ba_->forward(real_a), real_a);
+    terms[2] = identity_b;
+    terms[5] = identity_a;
+    (weights_ab_.id * identity_b + weights_ba_.id * identity_a).backward();
+  }
   zero_gradients(cancelled_biases_g_);
   return at::stack(terms);
 }
@@ -403,10 +420,11 @@ at::Tensor Trainer::discriminator_phase(const at::Tensor& real_a, const at::Tens
   clear_gradients(*optimizer_d_);
   auto discriminator_part = [&](PatchDiscriminatorImpl& discriminator, const at::Tensor& real,
                                 const at::Tensor& pooled_fake, uint64_t purpose) {
-    // One pass unless a pooled fake has another shape than the real images (uncropped modes).
+    // One pass unless a pooled fake has another shape than the real images (uncropped modes), or
+    // batch norm would mix their statistics (official order then: real, then fake).
     at::Tensor real_scores;
     at::Tensor fake_scores;
-    if (same_image_shape(real, pooled_fake)) {
+    if (same_image_shape(real, pooled_fake) && config_.norm != "batch") {
       const at::Tensor scores = discriminator.forward(at::cat({real, pooled_fake}));
       real_scores = scores.narrow(0, 0, real.size(0));
       fake_scores = scores.narrow(0, real.size(0), pooled_fake.size(0));
@@ -492,6 +510,7 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   generator.out_channels = config_.channels_b();
   generator.filters = config_.gen_n_filters;
   generator.dropout = config_.dropout;
+  generator.norm = config_.norm;
   generator.image_size = config_.input_dim;
   generator.step = steps_done_;
   NetworkInfo discriminator = generator;

@@ -174,6 +174,17 @@ TEST_F(ConfigFile, DiscriminatorIsPatchganOrPixel) {
       << message;
 }
 
+TEST_F(ConfigFile, NormIsInstanceBatchOrNone) {
+  EXPECT_EQ(load_train_config(write("train:\n  epochs: 3\n")).norm, "instance");
+  for (const std::string norm : {"instance", "batch", "none"}) {
+    EXPECT_EQ(load_train_config(write("model:\n  norm: " + norm + "\n")).norm, norm);
+  }
+  const std::string message = error_for("model:\n  norm: layer\n");
+  EXPECT_NE(message.find("key 'model.norm' must be instance, batch or none, got 'layer'"),
+            std::string::npos)
+      << message;
+}
+
 TEST_F(ConfigFile, DataSelectionAndPreprocessKeysOfTheOfficialTrainer) {
   const TrainConfig defaults = load_train_config(write("train:\n  epochs: 3\n"));
   EXPECT_EQ(defaults.max_dataset_size, 0);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 
 #include "cyclegan/checkpoint.h"
@@ -163,6 +164,108 @@ TEST_F(PytorchParity, ExportedDiscriminatorsLoadInPyTorchWithTheSameOutputs) {
     std::cout << "us -> PyTorch, " << output;
     EXPECT_EQ(status, 0) << output;
   }
+}
+
+// Official networks built with --norm batch and --norm none: the norm is inferred from the keys
+// (a BatchNorm's running statistics; without them, the missing biases), eval mode uses the running
+// statistics, training mode the batch's and updates them as PyTorch does, and our exports load
+// strictly in PyTorch (all checked by one Python process at the end).
+// One training-mode pass of `network` (loaded with the reference weights) gives PyTorch's output,
+// and leaves PyTorch's running statistics.
+void expect_training_pass_like_pytorch(torch::nn::Module& network,
+                                       const std::function<at::Tensor(const at::Tensor&)>& forward,
+                                       const StateDict& io, const std::string& name) {
+  network.train();
+  {
+    torch::NoGradGuard no_grad;
+    const double difference = max_abs_difference(forward(io["input"].clone()), io["train_output"]);
+    std::cout << name << ", training mode (batch statistics): max abs difference " << difference
+              << "\n";
+    EXPECT_LE(difference, 1e-5) << name;
+  }
+  int64_t buffers = 0;
+  double worst = 0;
+  for (const auto& item : state_dict(network)) {
+    const at::Tensor& expected = io["after_train." + item.key()];
+    if (item.key().find("num_batches_tracked") != std::string::npos) {
+      EXPECT_EQ(item.value().item<int64_t>(), 8) << name << " " << item.key();  // 7 + 1
+    } else if (item.key().find("running_") != std::string::npos) {
+      worst = std::max(worst, max_abs_difference(item.value(), expected));
+      ++buffers;
+    }
+  }
+  std::cout << name << ": " << buffers << " running statistics after the pass, max abs difference "
+            << worst << "\n";
+  EXPECT_GT(buffers, 0) << name;
+  EXPECT_LE(worst, 1e-5) << name;
+}
+
+TEST_F(PytorchParity, BatchNormAndNormFreeNetworksTravelBothWays) {
+  std::string checks;  // make_reference.py --checks arguments
+  auto check_in_pytorch = [&](const std::string& kind, const std::string& name,
+                              const fs::path& path) {
+    checks += " '" + kind + ":" + name + ":" + path.string() + "'";
+  };
+  for (const std::string norm : {"batch", "none"}) {
+    for (const std::string architecture : {"resnet_6blocks", "unet_128"}) {
+      const std::string name = architecture + "_" + norm;
+      const StateDict io = read_torch_file(file(name + "_io.pth"));
+      const LoadedGenerator loaded = load_generator(file(name + "_zip.pth"));
+      EXPECT_EQ(loaded.info.architecture, architecture) << name;
+      EXPECT_EQ(loaded.info.norm, norm) << name << ": inferred from the keys";
+      {
+        torch::NoGradGuard no_grad;
+        const double difference =
+            max_abs_difference(loaded.generator->forward(io["input"].clone()), io["output"]);
+        std::cout << "PyTorch -> us, " << name << " (eval mode): max abs difference " << difference
+                  << "\n";
+        EXPECT_LE(difference, 1e-5) << name;
+      }
+      save_network(file(name + "_ours.pt"), *loaded.generator, loaded.info);
+      const LoadedGenerator ours = load_generator(file(name + "_ours.pt"));
+      EXPECT_EQ(ours.info.norm, norm) << "our file says which norm";
+      export_state_dict(file(name + "_export.pth"), *ours.generator);
+      check_in_pytorch("export", name, file(name + "_export.pth"));
+      check_in_pytorch("network", name, file(name + "_ours.pt"));
+      if (norm == "batch") {
+        GeneratorPtr generator = load_generator(file(name + "_zip.pth")).generator;
+        expect_training_pass_like_pytorch(
+            *generator, [&](const at::Tensor& x) { return generator->forward(x); }, io, name);
+      }
+    }
+    for (const std::string architecture : {"patchgan", "pixelgan"}) {
+      const std::string name = architecture + "_" + norm;
+      const auto options = PatchDiscriminatorOptions()
+                               .architecture(architecture == "pixelgan" ? "pixel" : "n_layers")
+                               .ndf(16)
+                               .norm(norm);
+      const StateDict io = read_torch_file(file(name + "_io.pth"));
+      PatchDiscriminator discriminator(options);
+      load_state_dict(*discriminator, read_torch_file(file(name + "_zip.pth")), name);
+      discriminator->eval();
+      {
+        torch::NoGradGuard no_grad;
+        const double difference =
+            max_abs_difference(discriminator->forward(io["input"]), io["output"]);
+        std::cout << "PyTorch -> us, " << name << " (eval mode): max abs difference " << difference
+                  << "\n";
+        EXPECT_LE(difference, 1e-5) << name;
+      }
+      export_state_dict(file(name + "_export.pth"), *discriminator);
+      check_in_pytorch("export", name, file(name + "_export.pth"));
+      if (norm == "batch") {
+        expect_training_pass_like_pytorch(
+            *discriminator, [&](const at::Tensor& x) { return discriminator->forward(x); }, io,
+            name);
+      }
+    }
+  }
+  const auto [status, output] =
+      testing::run_shell(std::string(kPython) + " '" + script() + "' --checks '" +
+                         dir_->path().string() + "'" + checks);
+  std::cout << "us -> PyTorch:\n" << output;
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 12) << "every check reported";
 }
 
 // Each gan_mode's losses and the discriminator's gradients match the official GANLoss and

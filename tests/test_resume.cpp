@@ -12,6 +12,7 @@
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/errors.h"
 #include "cyclegan/losses.h"
+#include "cyclegan/networks.h"
 #include "cyclegan/synthetic.h"
 #include "cyclegan/trainer.h"
 #include "kernels/kernels.h"
@@ -83,8 +84,8 @@ void expect_resume_bit_identical(const TrainConfig& config, const fs::path& dir,
 
   auto expect_identical = [](const torch::nn::Module& a, const torch::nn::Module& b,
                              const char* name) {
-    const auto pa = a.named_parameters();
-    const auto pb = b.named_parameters();
+    const StateDict pa = state_dict(a);  // parameters and buffers (batch norm's statistics)
+    const StateDict pb = state_dict(b);
     ASSERT_EQ(pa.size(), pb.size());
     for (const auto& item : pa) {
       EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << name << " " << item.key();
@@ -215,6 +216,84 @@ TEST_F(Resume, ScaleWidthHalfThenResumeIsBitIdenticalToStraight) {
   config_.preprocess = "scale_width";
   config_.generator_type = "resnet_6blocks";
   expect_resume_bit_identical(config_, dir_.path());
+}
+
+TEST_F(Resume, BatchNormAndNormFreeHalfThenResumeIsBitIdenticalToStraight) {
+  config_.generator_type = "resnet_6blocks";
+  for (const std::string norm : {"batch", "none"}) {
+    config_.norm = norm;
+    expect_resume_bit_identical(config_, dir_ / norm);
+  }
+}
+
+// Batch norm: each pass of a step normalises by its own images, and each network takes its
+// inputs in the official trainer's order, so the running statistics come out as the official
+// trainer's: G_AB sees a, G_AB(G_BA(b)) then b; G_BA sees G_AB(a), b then a; each discriminator
+// its fake in the generators' half, then real, then the pooled fake.
+TEST_F(Resume, BatchNormRunningStatisticsFollowTheOfficialOrderOfPasses) {
+  torch::manual_seed(5);
+  const at::Tensor a = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  const at::Tensor b = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  TrainConfig config = config_;
+  config.norm = "batch";
+  config.generator_type = "resnet_6blocks";
+  config.lambda_id = 5;
+  Trainer trainer(config);
+  auto twin_generator = [&](const torch::nn::Module& source) {
+    GeneratorPtr twin = make_generator(
+        GeneratorOptions().architecture("resnet_6blocks").ngf(config.gen_n_filters).norm("batch"));
+    load_state_dict(*twin, state_dict(source), "twin");
+    twin->train();
+    return twin;
+  };
+  auto twin_discriminator = [&](const torch::nn::Module& source) {
+    PatchDiscriminator twin(PatchDiscriminatorOptions().ndf(config.disc_n_filters).norm("batch"));
+    load_state_dict(*twin, state_dict(source), "twin");
+    twin->train();
+    return twin;
+  };
+  GeneratorPtr g_ab = twin_generator(*trainer.g_ab());
+  GeneratorPtr g_ba = twin_generator(*trainer.g_ba());
+  PatchDiscriminator d_a = twin_discriminator(*trainer.d_a());
+  PatchDiscriminator d_b = twin_discriminator(*trainer.d_b());
+  {
+    torch::NoGradGuard no_grad;
+    // The official forward() and backward_G: the pool, still filling, returns each fake as it is.
+    const at::Tensor fake_b = g_ab->forward(a);
+    g_ba->forward(fake_b);
+    const at::Tensor fake_a = g_ba->forward(b);
+    g_ab->forward(fake_a);
+    g_ab->forward(b);
+    g_ba->forward(a);
+    d_b->forward(fake_b);
+    d_a->forward(fake_a);
+    d_b->forward(b);  // backward_D_A: real, then fake
+    d_b->forward(fake_b);
+    d_a->forward(a);
+    d_a->forward(fake_a);
+  }
+  trainer.step(a, b);
+  const std::vector<std::pair<std::string, std::pair<torch::nn::Module*, torch::nn::Module*>>>
+      networks = {{"g_AB", {trainer.g_ab().get(), g_ab.get()}},
+                  {"g_BA", {trainer.g_ba().get(), g_ba.get()}},
+                  {"d_A", {trainer.d_a().get(), d_a.get()}},
+                  {"d_B", {trainer.d_b().get(), d_b.get()}}};
+  for (const auto& [name, pair] : networks) {
+    const StateDict trained = state_dict(*pair.first);
+    const StateDict official = state_dict(*pair.second);
+    double worst = 0;
+    int64_t statistics = 0;
+    for (const auto& item : official) {
+      if (item.key().find("num_batches_tracked") != std::string::npos) {
+        EXPECT_EQ(trained[item.key()].item<int64_t>(), 3) << name << " " << item.key();
+      } else if (item.key().find("running_") != std::string::npos) {
+        worst = std::max(worst, (trained[item.key()] - item.value()).abs().max().item<double>());
+        ++statistics;
+      }
+    }
+    EXPECT_GT(statistics, 0) << name;
+    EXPECT_LE(worst, 1e-5) << name << ": running statistics differ from the official order's";
+  }
 }
 
 TEST_F(Resume, TruncatedStateIsAClearError) {

@@ -34,12 +34,14 @@ struct NetworkInfo {
   int64_t filters = 64;      ///< ngf or ndf
   int64_t n_layers = 3;      ///< discriminators only
   bool dropout = false;
-  int64_t image_size = 0;  ///< side the network was trained at (0 = unknown)
-  int64_t step = 0;        ///< training steps done when saved
-  std::string direction;   ///< "AB" / "BA" for generators, "A" / "B" for discriminators
+  std::string norm = "instance";  ///< norm_types(); files written before it existed: instance
+  int64_t image_size = 0;         ///< side the network was trained at (0 = unknown)
+  int64_t step = 0;               ///< training steps done when saved
+  std::string direction;          ///< "AB" / "BA" for generators, "A" / "B" for discriminators
 };
 
-/// Parameters and buffers by their registered names (the official PyTorch state_dict keys).
+/// Parameters and buffers by their registered names (the official PyTorch state_dict keys), in
+/// PyTorch's order.
 StateDict state_dict(const torch::nn::Module& module);
 
 /// Copies `weights` into `module`. Every key must exist with the same shape, and none may be

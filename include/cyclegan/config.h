@@ -33,6 +33,7 @@ struct TrainConfig {
   std::string disc_type = "patchgan";  ///< patchgan (disc_n_layers) | pixel
   int64_t disc_n_layers = 3;
   bool dropout = false;
+  std::string norm = "instance";     ///< instance | batch | none (networks.h norm_types)
   std::string init_type = "normal";  ///< normal | xavier | kaiming | orthogonal (networks.h)
   double init_gain = 0.02;
 

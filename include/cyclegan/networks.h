@@ -21,6 +21,14 @@ inline const std::vector<std::string>& generator_architectures() {
   return kNames;
 }
 
+/// The official --norm values: affine-free InstanceNorm (the default), BatchNorm2d (learned scale
+/// and shift, running statistics used in eval mode) or none. As in the official networks, the
+/// convolutions feeding a norm layer have a bias only with instance norm.
+inline const std::vector<std::string>& norm_types() {
+  static const std::vector<std::string> kNames = {"instance", "batch", "none"};
+  return kNames;
+}
+
 /// Maps the book's spellings (`u-net`, `resnet`) onto architecture names; other names unchanged.
 std::string canonical_generator_name(const std::string& name);
 
@@ -79,11 +87,13 @@ struct GeneratorOptions {
   TORCH_ARG(int64_t, out_channels) = 3;
   TORCH_ARG(int64_t, ngf) = 64;
   TORCH_ARG(bool, dropout) = false;
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 struct ResnetBlockOptions {
   TORCH_ARG(int64_t, channels) = 256;
   TORCH_ARG(bool, dropout) = false;
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 /// x + conv_block(x), conv_block = reflect pad, 3x3 conv, norm, ReLU, [dropout], reflect pad,
@@ -104,6 +114,7 @@ struct ResnetGeneratorOptions {
   TORCH_ARG(int64_t, ngf) = 64;
   TORCH_ARG(int64_t, n_blocks) = 9;
   TORCH_ARG(bool, dropout) = false;
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 /// ResNet generator (Johnson et al.; official `resnet_{6,9}blocks`): H, W multiples of 4.
@@ -124,6 +135,7 @@ struct UnetBlockOptions {
   TORCH_ARG(bool, outermost) = false;
   TORCH_ARG(bool, innermost) = false;
   TORCH_ARG(bool, dropout) = false;
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 /// One level of the official U-Net (`UnetSkipConnectionBlock`): down, submodule, up, and the skip
@@ -146,6 +158,7 @@ struct UnetGeneratorOptions {
   TORCH_ARG(int64_t, ngf) = 64;
   TORCH_ARG(int64_t, num_downs) = 8;  // 7: unet_128, 8: unet_256
   TORCH_ARG(bool, dropout) = false;
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 /// Official U-Net generator (`unet_128`, `unet_256`): H, W multiples of 2^num_downs.
@@ -164,10 +177,12 @@ struct BookUnetGeneratorOptions {
   TORCH_ARG(int64_t, out_channels) = 3;
   TORCH_ARG(int64_t, ngf) = 32;
   TORCH_ARG(bool, dropout) = false;
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 /// The book's U-Net (Example 5-2): four stride-2 4x4 conv downsamplings, three nearest-upsample +
-/// 4x4 conv upsamplings with skips, final upsample + 4x4 conv + tanh. H, W multiples of 16.
+/// 4x4 conv upsamplings with skips, final upsample + 4x4 conv + tanh. H, W multiples of 16. Its
+/// convolutions keep their biases whatever the norm (Keras layers have them).
 class BookUnetGeneratorImpl : public GeneratorModule {
  public:
   explicit BookUnetGeneratorImpl(const BookUnetGeneratorOptions& options);
@@ -185,7 +200,8 @@ struct PatchDiscriminatorOptions {
   TORCH_ARG(std::string, architecture) = "n_layers";
   TORCH_ARG(int64_t, in_channels) = 3;
   TORCH_ARG(int64_t, ndf) = 64;
-  TORCH_ARG(int64_t, n_layers) = 3;  ///< n_layers only
+  TORCH_ARG(int64_t, n_layers) = 3;           ///< n_layers only
+  TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
 };
 
 /// PatchGAN: [N, C, H, W] -> [N, 1, H', W'] raw scores, one per patch. n_layers is the official
@@ -210,7 +226,8 @@ const std::vector<std::string>& init_types();
 
 /// Draws every conv and transposed-conv weight again from the default generator, biases 0, as the
 /// official init_weights(net, init_type, init_gain): normal N(0, gain); xavier (Glorot normal,
-/// times gain); kaiming (He normal, fan_in, for ReLU; gain unused); orthogonal (times gain). Every
+/// times gain); kaiming (He normal, fan_in, for ReLU; gain unused); orthogonal (times gain).
+/// BatchNorm scales are drawn N(1, gain) and their shifts set to 0 whatever the type. Every
 /// network here is built already initialised as normal with gain 0.02 (not LibTorch's
 /// kaiming_uniform_), drawn in construction order. Throws std::invalid_argument for another type.
 void init_weights(torch::nn::Module& module, double gain = 0.02,

@@ -23,7 +23,13 @@ std::function<int()> add_info_command(CLI::App& app) {
     int64_t parameters = 0;
     if (raw.is_empty()) {  // ours: metadata and a nested state_dict
       const NetworkFile file = read_network_file(*input);
-      for (const auto& item : file.weights) parameters += item.value().numel();
+      for (const auto& item : file.weights) {
+        // Batch norm's running statistics are buffers, not parameters.
+        const std::string& key = item.key();
+        if (key.find(".running_") == std::string::npos &&
+            key.find(".num_batches_tracked") == std::string::npos)
+          parameters += item.value().numel();
+      }
       const NetworkInfo& info = file.info;
       std::cout << "file:         " << input->string() << "\n"
                 << "format:       cyclegan (version " << kCheckpointFormatVersion << " reader)\n"
@@ -31,6 +37,7 @@ std::function<int()> add_info_command(CLI::App& app) {
                 << "architecture: " << info.architecture << "\n"
                 << "filters:      " << info.filters << "\n"
                 << "channels:     " << info.in_channels << " -> " << info.out_channels << "\n"
+                << "norm:         " << info.norm << "\n"
                 << "image size:   " << info.image_size << "\n"
                 << "parameters:   " << parameters << "\n"
                 << "step:         " << info.step << "\n";
@@ -46,6 +53,11 @@ std::function<int()> add_info_command(CLI::App& app) {
                 << "architecture: " << options.architecture() << "\n"
                 << "filters:      " << options.ngf() << "\n"
                 << "channels:     " << options.in_channels() << " -> " << options.out_channels()
+                << "\n"
+                << "norm:         " << options.norm()
+                << (options.architecture() == "unet" && options.norm() == "instance"
+                        ? " (or none: with this layout's biases the keys cannot tell them apart)"
+                        : "")
                 << "\n";
     } catch (const CheckpointError& e) {
       std::cout << "kind:         not a known generator (" << e.what() << ")\n";

@@ -13,7 +13,7 @@ bool few_channel_conv_available();
 /// conv2d(input, weight, bias), stride 1, no padding, as at::conv2d (gradients included), for
 /// input [N, C_in, H, W] and weight [C_out, C_in, K, K]. When training (a gradient is needed),
 /// the policy allows it (kernels::Policy::few_channel_conv), this CPU has AVX-512 and the tensors
-/// are float32 CPU tensors:
+/// (bias included: a convolution without one is LibTorch's) are float32 CPU tensors:
 /// - C_out <= 3: the forward pass and (7x7) the weight gradient run through our kernels, and the
 ///   input gradient as a convolution with C_out input channels, which oneDNN runs fast;
 /// - C_in <= 3: the input gradient runs through the forward kernel.

@@ -13,10 +13,12 @@ plus resnet_6blocks_old.pth (with pre-0.4 InstanceNorm running statistics) and p
   make_reference.py --check-export NAME FILE DIR load FILE (our export) into NAME's PyTorch
                                                  network, compare with DIR/NAME_io.pth
   make_reference.py --check-network NAME FILE DIR the same for our own network file (g_AB.pt)
+  make_reference.py --checks DIR KIND:NAME:FILE... several of them (KIND export or network)
 
 Our files are loaded as the official code and PyTorch >= 2.6 load them: torch.load(f,
 weights_only=True), which refuses any Python class but a few of torch's and OrderedDict.
 """
+import functools
 import pickletools
 import sys
 import zipfile
@@ -26,14 +28,24 @@ import torch
 from torch import nn
 
 
+def get_norm_layer(norm):
+    """The official get_norm_layer, and use_bias as the official networks derive it from it."""
+    if norm == 'batch':
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True), False
+    if norm == 'instance':
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False), True
+    return (lambda channels: nn.Identity()), False  # 'none': not a partial, so use_bias False
+
+
 class ResnetBlock(nn.Module):
-    def __init__(self, dim, use_dropout):
+    def __init__(self, dim, use_dropout, norm='instance'):
         super().__init__()
-        block = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True),
-                 nn.InstanceNorm2d(dim), nn.ReLU(True)]
+        norm_layer, use_bias = get_norm_layer(norm)
+        block = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias),
+                 norm_layer(dim), nn.ReLU(True)]
         if use_dropout:
             block += [nn.Dropout(0.5)]
-        block += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim)]
+        block += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(dim)]
         self.conv_block = nn.Sequential(*block)
 
     def forward(self, x):
@@ -41,21 +53,23 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, input_nc, output_nc, ngf, n_blocks, use_dropout=False):
+    def __init__(self, input_nc, output_nc, ngf, n_blocks, use_dropout=False, norm='instance'):
         super().__init__()
-        model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=True),
-                 nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+        norm_layer, use_bias = get_norm_layer(norm)
+        model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias),
+                 norm_layer(ngf), nn.ReLU(True)]
         for i in range(2):
             mult = 2 ** i
-            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
-                      nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
+            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1,
+                                bias=use_bias),
+                      norm_layer(ngf * mult * 2), nn.ReLU(True)]
         for _ in range(n_blocks):
-            model += [ResnetBlock(ngf * 4, use_dropout)]
+            model += [ResnetBlock(ngf * 4, use_dropout, norm)]
         for i in range(2):
             mult = 2 ** (2 - i)
             model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                         output_padding=1, bias=True),
-                      nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]
+                                         output_padding=1, bias=use_bias),
+                      norm_layer(ngf * mult // 2), nn.ReLU(True)]
         model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*model)
 
@@ -65,23 +79,26 @@ class ResnetGenerator(nn.Module):
 
 class UnetSkipConnectionBlock(nn.Module):
     def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False,
-                 innermost=False, use_dropout=False):
+                 innermost=False, use_dropout=False, norm='instance'):
         super().__init__()
+        norm_layer, use_bias = get_norm_layer(norm)
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=True)
+        downconv = nn.Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=use_bias)
         downrelu = nn.LeakyReLU(0.2, True)
-        downnorm = nn.InstanceNorm2d(inner_nc)
+        downnorm = norm_layer(inner_nc)
         uprelu = nn.ReLU(True)
-        upnorm = nn.InstanceNorm2d(outer_nc)
+        upnorm = norm_layer(outer_nc)
         if outermost:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
             model = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=True)
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1,
+                                        bias=use_bias)
             model = [downrelu, downconv, uprelu, upconv, upnorm]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=True)
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1,
+                                        bias=use_bias)
             model = [downrelu, downconv, downnorm, submodule, uprelu, upconv, upnorm]
             if use_dropout:
                 model += [nn.Dropout(0.5)]
@@ -94,16 +111,16 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    def __init__(self, input_nc, output_nc, num_downs, ngf):
+    def __init__(self, input_nc, output_nc, num_downs, ngf, norm='instance'):
         super().__init__()
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True)
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block)
-        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block)
-        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block)
-        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block)
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, norm=norm)
         self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block,
-                                             outermost=True)
+                                             outermost=True, norm=norm)
 
     def forward(self, x):
         return self.model(x)
@@ -144,17 +161,18 @@ class BookUnetGenerator(nn.Module):
 
 
 class NLayerDiscriminator(nn.Module):
-    def __init__(self, input_nc, ndf, n_layers=3):
+    def __init__(self, input_nc, ndf, n_layers=3, norm='instance'):
         super().__init__()
+        norm_layer, use_bias = get_norm_layer(norm)
         seq = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2 ** n, 8)
-            seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=True),
-                    nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+            seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=use_bias),
+                    norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
         prev, mult = mult, min(2 ** n_layers, 8)
-        seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=True),
-                nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+        seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=use_bias),
+                norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
         seq += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)
 
@@ -163,16 +181,17 @@ class NLayerDiscriminator(nn.Module):
 
 
 class PixelDiscriminator(nn.Module):
-    """The official PixelDiscriminator with InstanceNorm (which makes use_bias True)."""
-    def __init__(self, input_nc, ndf):
+    """The official PixelDiscriminator (its last conv follows use_bias too)."""
+    def __init__(self, input_nc, ndf, norm='instance'):
         super().__init__()
+        norm_layer, use_bias = get_norm_layer(norm)
         self.net = nn.Sequential(
             nn.Conv2d(input_nc, ndf, kernel_size=1, stride=1, padding=0),
             nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, ndf * 2, kernel_size=1, stride=1, padding=0, bias=True),
-            nn.InstanceNorm2d(ndf * 2),
+            nn.Conv2d(ndf, ndf * 2, kernel_size=1, stride=1, padding=0, bias=use_bias),
+            norm_layer(ndf * 2),
             nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=True))
+            nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=use_bias))
 
     def forward(self, x):
         return self.net(x)
@@ -191,6 +210,15 @@ NETWORKS = {
     # --input_nc 1 --output_nc 3 and --input_nc 3 --output_nc 1
     'unet_128_1to3': (lambda: UnetGenerator(1, 3, 7, 8), 128),
     'resnet_6blocks_3to1': (lambda: ResnetGenerator(3, 1, 16, 6), 48),
+    # --norm batch and --norm none
+    'resnet_6blocks_batch': (lambda: ResnetGenerator(3, 3, 16, 6, norm='batch'), 48),
+    'resnet_6blocks_none': (lambda: ResnetGenerator(3, 3, 16, 6, norm='none'), 48),
+    'unet_128_batch': (lambda: UnetGenerator(3, 3, 7, 8, norm='batch'), 128),
+    'unet_128_none': (lambda: UnetGenerator(3, 3, 7, 8, norm='none'), 128),
+    'patchgan_batch': (lambda: NLayerDiscriminator(3, 16, norm='batch'), 64),
+    'patchgan_none': (lambda: NLayerDiscriminator(3, 16, norm='none'), 64),
+    'pixelgan_batch': (lambda: PixelDiscriminator(3, 16, norm='batch'), 32),
+    'pixelgan_none': (lambda: PixelDiscriminator(3, 16, norm='none'), 32),
 }
 
 
@@ -199,6 +227,12 @@ def randomise(net):
         for p in net.parameters():
             # Larger than the 0.02 init and random biases, so every tensor matters.
             p.normal_(0.0, 0.1)
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):  # running statistics that eval mode visibly uses
+                m.weight.add_(1.0)
+                m.running_mean.normal_(0.0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.num_batches_tracked.fill_(7)
 
 
 def write_all(out):
@@ -213,7 +247,17 @@ def write_all(out):
         torch.save(net.state_dict(), f'{out}/{name}_zip.pth')
         torch.save(net.state_dict(), f'{out}/{name}_legacy.pth',
                    _use_new_zipfile_serialization=False)
-        torch.save({'input': x, 'output': y}, f'{out}/{name}_io.pth')
+        io = {'input': x, 'output': y}
+        if name.endswith('_batch'):
+            # One training-mode pass: batch statistics, and the running ones updated after it.
+            trained = build()
+            trained.load_state_dict(net.state_dict())
+            trained.train()
+            with torch.no_grad():
+                io['train_output'] = trained(x.clone())
+            for key, value in trained.state_dict().items():
+                io['after_train.' + key] = value
+        torch.save(io, f'{out}/{name}_io.pth')
         print(f'{name}: {sum(p.numel() for p in net.parameters())} parameters, '
               f'input {tuple(x.shape)}')
 
@@ -339,7 +383,9 @@ def check_export(name, path, out):
 def check_network(name, path, out):
     file = torch.load(path, weights_only=True)
     metadata = {key: value for key, value in file.items() if key != 'state_dict'}
-    architecture = name.replace('_1to3', '').replace('_3to1', '')  # the channel variants
+    architecture = name
+    for variant in ('_1to3', '_3to1', '_batch', '_none'):  # channel and norm variants
+        architecture = architecture.replace(variant, '')
     if metadata.get('format') != 'cyclegan' or metadata.get('architecture') != architecture:
         print(f'{name}: unexpected network file metadata {metadata}')
         return 1
@@ -347,6 +393,14 @@ def check_network(name, path, out):
 
 
 if __name__ == '__main__':
+    if len(sys.argv) >= 4 and sys.argv[1] == '--checks':
+        # --checks DIR KIND:NAME:FILE...: several checks in one process (KIND export or network)
+        failures = 0
+        for spec in sys.argv[3:]:
+            kind, name, path = spec.split(':', 2)
+            check = check_export if kind == 'export' else check_network
+            failures += check(name, path, sys.argv[2])
+        sys.exit(1 if failures else 0)
     if len(sys.argv) == 5 and sys.argv[1] == '--check-export':
         sys.exit(check_export(sys.argv[2], sys.argv[3], sys.argv[4]))
     if len(sys.argv) == 5 and sys.argv[1] == '--check-network':
