@@ -27,6 +27,11 @@ FILTER+=':Translate.OverviewStatisticsShiftColoursEverywhereButLeaveNoSeams'
 # tests the averaging).
 FILTER+=':Resume.PixelDiscriminatorHalfThenResumeIsBitIdenticalToStraight'
 FILTER+=':DataParallel.WgangpTwoRanksOfBatchOneComputeTheLossesOfOneRankOfBatchTwo'
+# The norm variants' data-parallel and resume runs: the batch-norm code they run is covered by
+# Networks.BatchNormOverTwoRanks... and Resume.BatchNormRunningStatistics..., the training loop
+# by the other resume and data-parallel tests.
+FILTER+=':DataParallel.BatchNormAndNormFreeTwoRanksComputeTheLossesOfOneRankOfBatchTwo'
+FILTER+=':Resume.BatchNormAndNormFreeHalfThenResumeIsBitIdenticalToStraight'
 
 start=$SECONDS
 sanitize_build cyclegan cyclegan_tests

@@ -121,6 +121,99 @@ ConvTranspose conv_transpose(int64_t in, int64_t out, int64_t kernel, int64_t st
   return ConvTranspose(in, out, kernel, stride, padding, output_padding, bias);
 }
 
+// Sums its input over the ranks; the gradient of a sum over ranks is the sum of the ranks'
+// gradients, so the backward pass sums too.
+struct SumOverRanks : public torch::CustomClassHolder {
+  explicit SumOverRanks(RankSum sum) : sum(std::move(sum)) {}
+  RankSum sum;
+
+  at::Tensor apply(const at::Tensor& values) const {
+    const at::Tensor local = values.to(at::kCPU, at::kDouble).contiguous();
+    const std::vector<double> summed = sum(
+        std::vector<double>(local.data_ptr<double>(), local.data_ptr<double>() + local.numel()));
+    return at::tensor(summed, at::TensorOptions().dtype(at::kDouble)).to(values.device());
+  }
+};
+
+class SumOverRanksFunction : public torch::autograd::Function<SumOverRanksFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& values,
+                            c10::intrusive_ptr<SumOverRanks> sum) {
+    context->saved_data["sum"] = c10::IValue::make_capsule(sum);
+    return sum->apply(values);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list gradients) {
+    const auto sum = context->saved_data["sum"].toCapsule();
+    return {static_cast<SumOverRanks*>(sum.get())->apply(gradients[0]), at::Tensor()};
+  }
+};
+
+// BatchNorm2d as torch.nn.BatchNorm2d(channels) (affine, running statistics, momentum 0.1, eps
+// 1e-5; the same parameter and buffer names), which can also normalise by the statistics of all
+// ranks' images: share_batch_statistics().
+class BatchNormImpl : public nn::Module {
+ public:
+  explicit BatchNormImpl(int64_t channels)
+      : weight(register_parameter("weight", at::ones({channels}))),
+        bias(register_parameter("bias", at::zeros({channels}))),
+        running_mean(register_buffer("running_mean", at::zeros({channels}))),
+        running_var(register_buffer("running_var", at::ones({channels}))),
+        num_batches_tracked(register_buffer("num_batches_tracked", at::zeros({}, at::kLong))) {}
+
+  void set_rank_sum(RankSum sum) {
+    rank_sum_ = sum ? c10::make_intrusive<SumOverRanks>(std::move(sum))
+                    : c10::intrusive_ptr<SumOverRanks>();
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (is_training()) {
+      torch::NoGradGuard no_grad;
+      num_batches_tracked.add_(1);
+    }
+    if (!rank_sum_ || !is_training()) {
+      return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), kMomentum,
+                               kEps, at::globalContext().userEnabledCuDNN());
+    }
+    // Per-channel sums of x and x^2 in double (E[x^2] - E[x]^2 cancels), over all ranks.
+    const at::Tensor wide = x.to(at::kDouble);
+    const int64_t channels = x.size(1);
+    const at::Tensor local =
+        at::cat({wide.sum({0, 2, 3}), wide.square().sum({0, 2, 3}),
+                 at::full({1}, static_cast<double>(x.numel() / channels), wide.options())});
+    const at::Tensor global = SumOverRanksFunction::apply(local, rank_sum_);
+    const double count = global[2 * channels].item<double>();
+    const at::Tensor mean = global.narrow(0, 0, channels) / count;
+    const at::Tensor var = global.narrow(0, channels, channels) / count - mean.square();
+    {
+      torch::NoGradGuard no_grad;  // as batch_norm: the unbiased variance in the running one
+      running_mean.mul_(1 - kMomentum).add_(mean.to(running_mean.dtype()), kMomentum);
+      running_var.mul_(1 - kMomentum)
+          .add_((var * (count / (count - 1))).to(running_var.dtype()), kMomentum);
+    }
+    const at::Tensor scale = (var + kEps).rsqrt().to(x.scalar_type()).view({1, -1, 1, 1});
+    return (x - mean.to(x.scalar_type()).view({1, -1, 1, 1})) * scale * weight.view({1, -1, 1, 1}) +
+           bias.view({1, -1, 1, 1});
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    stream << "BatchNorm2d(" << weight.size(0) << ", eps=" << kEps << ", momentum=" << kMomentum
+           << ", affine=true, track_running_stats=true)";
+  }
+
+  at::Tensor weight;
+  at::Tensor bias;
+  at::Tensor running_mean;
+  at::Tensor running_var;
+  at::Tensor num_batches_tracked;
+
+ private:
+  static constexpr double kMomentum = 0.1;
+  static constexpr double kEps = 1e-5;
+  c10::intrusive_ptr<SumOverRanks> rank_sum_;
+};
+TORCH_MODULE(BatchNorm);
+
 // The official use_bias: a convolution feeding a norm layer has a bias only with instance norm
 // (a BatchNorm's shift replaces it; with no norm the official code leaves it out as well).
 bool conv_bias_before(const std::string& norm) { return norm == "instance"; }
@@ -130,7 +223,7 @@ bool conv_bias_before(const std::string& norm) { return norm == "instance"; }
 nn::AnyModule norm_layer(const std::string& norm, int64_t channels) {
   if (norm == "instance") return nn::AnyModule(InstanceNorm());
   if (norm == "batch") {
-    nn::BatchNorm2d layer{nn::BatchNorm2dOptions(channels)};
+    BatchNorm layer(channels);
     torch::NoGradGuard no_grad;
     fill_normal(layer->weight, kInitStd);
     layer->weight.add_(1.0);
@@ -239,6 +332,12 @@ void InstanceNormImpl::pretty_print(std::ostream& stream) const {
 void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatistics> statistics) {
   for (const auto& child : module.modules(/*include_self=*/true)) {
     if (auto* norm = dynamic_cast<InstanceNormImpl*>(child.get())) norm->set_statistics(statistics);
+  }
+}
+
+void share_batch_statistics(torch::nn::Module& module, RankSum sum) {
+  for (const auto& child : module.modules(/*include_self=*/true)) {
+    if (auto* norm = dynamic_cast<BatchNormImpl*>(child.get())) norm->set_rank_sum(sum);
   }
 }
 
@@ -522,7 +621,7 @@ void init_weights(torch::nn::Module& module, double gain, const std::string& typ
   torch::NoGradGuard no_grad;
   std::set<const void*> norm_scales;  // BatchNorm weights, by storage
   for (const auto& child : module.modules()) {
-    if (const auto* norm = dynamic_cast<const nn::BatchNorm2dImpl*>(child.get()))
+    if (const auto* norm = dynamic_cast<const BatchNormImpl*>(child.get()))
       norm_scales.insert(norm->weight.data_ptr());
   }
   for (auto& item : module.named_parameters()) {

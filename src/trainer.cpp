@@ -312,6 +312,16 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
       for (const auto& buffer : network->buffers()) state.push_back(buffer);
     }
     group_->broadcast_from_rank0(state, "copying rank 0's initial weights");
+    if (config_.norm == "batch") {
+      // Each pass normalises by the global batch, as one rank holding all of it would.
+      ProcessGroup* group = group_.get();
+      const RankSum sum = [group](const std::vector<double>& values) {
+        return group->sum(values, "summing batch-norm statistics over the ranks");
+      };
+      for (torch::nn::Module* network : std::initializer_list<torch::nn::Module*>{
+               g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()})
+        share_batch_statistics(*network, sum);
+    }
     if (group_->rank() > 0) torch::manual_seed(rank_seed(config_, group_.get(), 0xD0));
   }
 }

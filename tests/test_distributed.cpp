@@ -82,6 +82,32 @@ double max_weight_difference(const fs::path& run_a, const fs::path& run_b) {
   return worst;
 }
 
+// How many weights (and batch-norm statistics) of the four networks differ by more than
+// `tolerance` between two runs; `elements` receives how many there are.
+int64_t count_weight_differences(const fs::path& run_a, const fs::path& run_b, double tolerance,
+                                 int64_t* elements) {
+  int64_t differing = 0;
+  *elements = 0;
+  for (const char* name : {"g_AB.pt", "g_BA.pt", "d_A.pt", "d_B.pt"}) {
+    const NetworkFile a = read_network_file(run_a / name);
+    const NetworkFile b = read_network_file(run_b / name);
+    for (const auto& item : a.weights) {
+      const at::Tensor* other = b.weights.find(item.key());
+      if (other == nullptr || other->sizes() != item.value().sizes()) {
+        ADD_FAILURE() << name << ": " << item.key() << " missing or of another shape";
+        continue;
+      }
+      *elements += item.value().numel();
+      differing += (item.value().to(at::kDouble) - other->to(at::kDouble))
+                       .abs()
+                       .gt(tolerance)
+                       .sum()
+                       .item<int64_t>();
+    }
+  }
+  return differing;
+}
+
 int64_t newest_checkpoint_step(const fs::path& run_dir) {
   const auto checkpoints = list_checkpoints(run_dir);
   return checkpoints.empty() ? -1 : checkpoint_step(checkpoints.front());
@@ -232,6 +258,38 @@ TEST_F(DataParallel, WgangpTwoRanksOfBatchOneComputeTheLossesOfOneRankOfBatchTwo
             << worst[0] << " at step 1, " << worst[1] << " at step 2\n";
   EXPECT_LE(worst[0], 1e-6);
   EXPECT_LE(worst[1], 1e-4);
+}
+
+TEST_F(DataParallel, BatchNormAndNormFreeTwoRanksComputeTheLossesOfOneRankOfBatchTwo) {
+  // Batch norm: every pass normalises by the statistics of both ranks' images and its gradient
+  // accounts for them, as one rank's pass over the batch of 2 does (pinned exactly, in one
+  // process, by Networks.BatchNormOverTwoRanksComputesWhatOneRankWithBothImagesComputes). Step
+  // 1's losses agree to the CSV's digits. Adam's first step moves every weight by +-lr, the sign
+  // of its gradient, so after it the runs differ only where a gradient is of rounding size; batch
+  // norm's backward (dy less its means) makes more of those than instance norm: 149 of 342,432
+  // here. Step 2's losses then drift apart by a few 1e-4.
+  TrainConfig config = config_;
+  config.generator_type = "resnet_6blocks";
+  config.pool_size = 50;
+  for (const std::string norm : {"batch", "none"}) {
+    config.norm = norm;
+    const std::vector<double> worst = two_ranks_against_one(config, norm);
+    config.max_steps = 1;
+    config.batch_size = 1;
+    ASSERT_EQ(train(write_config(config, norm + "_step1_2x1"), "--nproc 2").exit_code, 0);
+    config.batch_size = 2;
+    ASSERT_EQ(train(write_config(config, norm + "_step1_1x2")).exit_code, 0);
+    int64_t elements = 0;
+    const int64_t differing = count_weight_differences(
+        dir_ / (norm + "_step1_2x1"), dir_ / (norm + "_step1_1x2"), 1e-5, &elements);
+    std::cout << "norm " << norm << ": 2 ranks x batch 1 vs 1 rank x batch 2: largest relative "
+              << "loss difference " << worst[0] << " at step 1, " << worst[1] << " at step 2; "
+              << differing << " of " << elements << " weights differ by more than 1e-5 after "
+              << "step 1\n";
+    EXPECT_LE(worst[0], 1e-6) << norm;
+    EXPECT_LE(worst[1], 1e-3) << norm;
+    EXPECT_LE(differing * 1000, elements) << norm << ": more than one weight in 1000 moved apart";
+  }
 }
 
 TEST_F(DataParallel, EnvironmentLaunchMatchesNprocLaunch) {

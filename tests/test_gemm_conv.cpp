@@ -384,6 +384,19 @@ TEST(GemmConv, Bf16CopiesWrittenByTheOptimizerEqualFreshConversions) {
 
 // Whole networks: the optimised layers change no output or gradient beyond float rounding, with
 // the official ResNet's and U-Net's transposed convs and the book U-Net's upsample + conv steps.
+// output_and_parameter_gradients() of two paths: the outputs within 1e-5, the gradients within
+// 1e-4 (relative to each tensor's largest value).
+void expect_close_outputs_and_gradients(const std::vector<at::Tensor>& actual,
+                                        const std::vector<at::Tensor>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  EXPECT_LT(relative_difference(actual[0], expected[0]), 1e-5) << "output";
+  double worst_gradient = 0;
+  for (size_t i = 1; i < actual.size(); ++i) {
+    worst_gradient = std::max(worst_gradient, relative_difference(actual[i], expected[i]));
+  }
+  EXPECT_LT(worst_gradient, 1e-4);
+}
+
 TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {
   if (!gemm_conv_available()) GTEST_SKIP() << "built without oneDNN's API";
   for (const std::string architecture : {"resnet_6blocks", "unet_128", "unet"}) {
@@ -401,13 +414,32 @@ TEST(GemmConv, NetworksComputeWhatLibTorchComputes) {
     };
     const auto expected = run(false);
     const auto actual = run(true);
-    ASSERT_EQ(actual.size(), expected.size());
-    EXPECT_LT(relative_difference(actual[0], expected[0]), 1e-5) << "output";
-    double worst_gradient = 0;
-    for (size_t i = 1; i < actual.size(); ++i) {
-      worst_gradient = std::max(worst_gradient, relative_difference(actual[i], expected[i]));
+    expect_close_outputs_and_gradients(actual, expected);
+  }
+}
+
+// Batch norm and no norm leave the convolutions before the norms without a bias: the kernels take
+// them with a zero one and must still compute what LibTorch's own operators compute.
+TEST(GemmConv, NetworksWithoutConvBiasesComputeWhatLibTorchComputes) {
+  for (const std::string norm : {"batch", "none"}) {
+    for (const std::string architecture : {"resnet_6blocks", "unet_128"}) {
+      SCOPED_TRACE(architecture + " " + norm);
+      torch::manual_seed(15);
+      auto generator =
+          make_generator(GeneratorOptions().architecture(architecture).ngf(8).norm(norm));
+      std::shared_ptr<torch::nn::Module> network = generator;
+      const int64_t size = architecture == "unet_128" ? 128 : 32;
+      const at::Tensor x = torch::rand({1, 3, size, size}) * 2 - 1;
+      const auto run = [&](const kernels::Policy& policy) {
+        const kernels::PolicyGuard guard(policy);
+        return testing::output_and_parameter_gradients(
+            *network, [&](const at::Tensor& input) { return generator->forward(input); },
+            x.clone());
+      };
+      const auto expected = run(kernels::Policy::plain());
+      const auto actual = run(kernels::policy());
+      expect_close_outputs_and_gradients(actual, expected);
     }
-    EXPECT_LT(worst_gradient, 1e-4);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <regex>
@@ -67,10 +68,13 @@ std::vector<int64_t> loss_steps(const fs::path& csv) {
   return steps;
 }
 
-TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
-  const int trials = std::getenv("CYCLEGAN_KILL_TRIALS") != nullptr
-                         ? std::atoi(std::getenv("CYCLEGAN_KILL_TRIALS"))
-                         : 20;
+// Kills one run `trials` times (CYCLEGAN_KILL_TRIALS overrides) after `options` have set the
+// configuration and the data under dir/data up.
+void kill_and_resume(
+    const std::string& name, int trials,
+    const std::function<void(const fs::path& data, TrainConfig& config)>& options) {
+  if (std::getenv("CYCLEGAN_KILL_TRIALS") != nullptr)
+    trials = std::atoi(std::getenv("CYCLEGAN_KILL_TRIALS"));
   testing::TempDir dir;
   SyntheticFruitOptions data;
   data.root = dir / "data";
@@ -92,6 +96,7 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
   config.sample_every = 3;
   config.checkpoint_every = 1;  // checkpoints all the time: many kills land inside a write
   config.output_dir = (dir / "run").string();
+  options(dir / "data", config);
   const fs::path config_file = dir / "config.yaml";
   std::ofstream(config_file) << to_yaml(config);
   const fs::path run_dir = dir / "run";
@@ -164,10 +169,46 @@ TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
   EXPECT_EQ(read_network_file(run_dir / "g_AB.pt").info.step, final_step);
   EXPECT_FALSE(has_temporary_files(run_dir)) << "a resumed run cleans up killed writes";
 
-  std::cout << "kill harness: " << trials << " SIGKILL trials, " << killed_mid_write
-            << " hit a file write; the newest checkpoint loaded after " << checkpoints_loaded
-            << " of them; failures " << (::testing::Test::HasFailure() ? "some, see above" : "0")
-            << "; resumed to step " << final_step << "\n";
+  std::cout << "kill harness (" << name << "): " << trials << " SIGKILL trials, "
+            << killed_mid_write << " hit a file write; the newest checkpoint loaded after "
+            << checkpoints_loaded << " of them; failures "
+            << (::testing::Test::HasFailure() ? "some, see above" : "0") << "; resumed to step "
+            << final_step << "\n";
+}
+
+TEST(KillHarness, EveryKillLeavesALoadableCheckpointAndTheRunResumes) {
+  kill_and_resume("defaults", 20, [](const fs::path&, TrainConfig&) {});
+}
+
+// The official trainer's other options, whose state (batch-norm statistics, plateau's schedule,
+// history pools of images of several shapes) must survive the kills as well.
+TEST(KillHarness, OfficialOptionsSurviveTheKillsToo) {
+  kill_and_resume("batch norm, scale_width, pixel, vanilla, plateau, 1 -> 3 channels", 10,
+                  [](const fs::path& data, TrainConfig& config) {
+                    testing::reshape_images(data / "trainA", 40, {60, 48, 72});
+                    testing::reshape_images(data / "trainB", 36, {50, 30});
+                    config.preprocess = "scale_width";
+                    config.generator_type = "resnet_6blocks";
+                    config.norm = "batch";
+                    config.disc_type = "pixel";
+                    config.gan_mode = "vanilla";
+                    config.lr_policy = "plateau";
+                    config.init_type = "xavier";
+                    config.input_nc = 1;
+                    config.lambda_id = 0;
+                    config.lambda_reconstr_b = 5;
+                  });
+  kill_and_resume("no norm, crop, wgangp, cosine, BtoA", 10,
+                  [](const fs::path&, TrainConfig& config) {
+                    config.preprocess = "crop";
+                    config.input_dim = 24;
+                    config.generator_type = "resnet_6blocks";
+                    config.norm = "none";
+                    config.gan_mode = "wgangp";
+                    config.lr_policy = "cosine";
+                    config.direction = "BtoA";
+                    config.max_dataset_size = 5;
+                  });
 }
 
 }  // namespace

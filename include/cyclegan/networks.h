@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +73,15 @@ torch::Tensor forward_sequence(torch::nn::SequentialImpl& sequence, torch::Tenso
 
 /// Points every InstanceNorm inside `module` at `statistics` (null: back to normal).
 void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatistics> statistics);
+
+/// Element-wise sum of a few numbers over the data-parallel ranks (ProcessGroup::sum).
+using RankSum = std::function<std::vector<double>(const std::vector<double>&)>;
+
+/// Makes every BatchNorm inside `module` normalise, in training mode, by the statistics of the
+/// global batch (all ranks' images, as one rank with the whole batch would), and its gradient
+/// account for them (SyncBatchNorm); `sum` adds numbers up over the ranks, once per pass and
+/// once per backward pass of each layer, in the same order on every rank. Null: each rank's own.
+void share_batch_statistics(torch::nn::Module& module, RankSum sum);
 
 /// Common interface so trainer, checkpoints and translate handle every generator alike.
 class GeneratorModule : public torch::nn::Module {

@@ -27,6 +27,11 @@ Policy available() {
 
 bool bf16_available() { return bf16_conv_available(); }
 
+at::Tensor detail::bias_or_zeros(const at::Tensor& bias, const at::Tensor& weight,
+                                 int64_t channels) {
+  return bias.defined() ? bias : at::zeros({channels}, weight.options());
+}
+
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                   int64_t stride, int64_t padding) {
   const bool unpadded_stride_one = stride == 1 && padding == 0 && weight.dim() == 4;

@@ -299,7 +299,7 @@ at::Tensor few_channel_conv2d(const at::Tensor& input, const at::Tensor& weight,
                               const at::Tensor& bias) {
   const bool applies = kernels::policy().few_channel_conv && cpu_has_avx512() && input.dim() == 4 &&
                        weight.dim() == 4 && plain_float_cpu(input) && plain_float_cpu(weight) &&
-                       bias.defined() && plain_float_cpu(bias) &&
+                       (!bias.defined() || plain_float_cpu(bias)) &&
                        weight.size(2) == weight.size(3) && weight.size(1) == input.size(1) &&
                        input.size(2) >= weight.size(2) && input.size(3) >= weight.size(3);
 #if defined(__x86_64__)
@@ -309,10 +309,12 @@ at::Tensor few_channel_conv2d(const at::Tensor& input, const at::Tensor& weight,
       at::GradMode::is_enabled() &&
       (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
   if (applies && training && weight.size(0) <= kMaxOutputs) {
-    return FewOutputConvolution::apply(input, weight, bias);
+    return FewOutputConvolution::apply(
+        input, weight, kernels::detail::bias_or_zeros(bias, weight, weight.size(0)));
   }
   if (applies && training && weight.size(1) <= kMaxOutputs) {
-    return FewInputConvolution::apply(input, weight, bias);
+    return FewInputConvolution::apply(input, weight,
+                                      kernels::detail::bias_or_zeros(bias, weight, weight.size(0)));
   }
 #else
   (void)applies;

@@ -933,11 +933,29 @@ bool gemm_conv_applies(const at::Tensor& input, const at::Tensor& weight, const 
 #endif
 }
 
+#ifdef CYCLEGAN_HAVE_DNNL
+namespace {
+
+// A bias-free convolution takes the GEMM path (with a zero bias) only when it records gradients:
+// without them LibTorch's operator computes exactly what PyTorch does, and networks without a
+// norm after such a layer would carry the paths' rounding differences far.
+at::Tensor training_bias(const at::Tensor& bias, const at::Tensor& input, const at::Tensor& weight,
+                         int64_t channels) {
+  if (bias.defined() || !at::GradMode::is_enabled() ||
+      !(input.requires_grad() || weight.requires_grad()))
+    return bias;
+  return kernels::detail::bias_or_zeros(bias, weight, channels);
+}
+
+}  // namespace
+#endif
+
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
                   int64_t stride, int64_t padding) {
 #ifdef CYCLEGAN_HAVE_DNNL
-  if (gemm_conv_applies(input, weight, bias, stride, padding, 0, /*transposed=*/false)) {
-    return run(input, weight, bias, stride, padding, 0, /*transposed=*/false);
+  const at::Tensor kernel_bias = training_bias(bias, input, weight, weight.size(0));
+  if (gemm_conv_applies(input, weight, kernel_bias, stride, padding, 0, /*transposed=*/false)) {
+    return run(input, weight, kernel_bias, stride, padding, 0, /*transposed=*/false);
   }
 #endif
   return at::conv2d(input, weight, bias, stride, padding);
@@ -947,9 +965,10 @@ at::Tensor conv_transpose2d(const at::Tensor& input, const at::Tensor& weight,
                             const at::Tensor& bias, int64_t stride, int64_t padding,
                             int64_t output_padding) {
 #ifdef CYCLEGAN_HAVE_DNNL
-  if (gemm_conv_applies(input, weight, bias, stride, padding, output_padding,
+  const at::Tensor kernel_bias = training_bias(bias, input, weight, weight.size(1));
+  if (gemm_conv_applies(input, weight, kernel_bias, stride, padding, output_padding,
                         /*transposed=*/true)) {
-    return run(input, weight, bias, stride, padding, output_padding, /*transposed=*/true);
+    return run(input, weight, kernel_bias, stride, padding, output_padding, /*transposed=*/true);
   }
 #endif
   return at::conv_transpose2d(input, weight, bias, stride, padding, output_padding);

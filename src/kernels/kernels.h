@@ -96,4 +96,13 @@ struct AdamCoefficients {
 bool adam_update(const at::Tensor& parameter, const at::Tensor& grad, const at::Tensor& exp_avg,
                  const at::Tensor& exp_avg_sq, const AdamCoefficients& coefficients);
 
+namespace detail {
+
+/// `bias`, or zeros of `channels` where a convolution has none (it feeds a batch norm, or there is
+/// no norm): a kernel that needs a bias then computes the same output, and the zeros' gradient is
+/// not kept. LibTorch's operators keep getting no bias, so they compute what PyTorch does.
+at::Tensor bias_or_zeros(const at::Tensor& bias, const at::Tensor& weight, int64_t channels);
+
+}  // namespace detail
+
 }  // namespace cyclegan::kernels

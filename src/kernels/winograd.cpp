@@ -216,20 +216,21 @@ bool winograd_applies(const at::Tensor& input, const at::Tensor& weight) {
 at::Tensor winograd_conv3x3(const at::Tensor& input, const at::Tensor& weight,
                             const at::Tensor& bias) {
 #ifdef CYCLEGAN_HAVE_DNNL
-  if (bias.defined() && winograd_applies(input, weight)) {
+  if (winograd_applies(input, weight)) {
     // When gradients are wanted; translation keeps LibTorch's direct convolution unless asked.
-    const bool training = at::GradMode::is_enabled() &&
-                          (input.requires_grad() || weight.requires_grad() || bias.requires_grad());
+    const bool training =
+        at::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad() ||
+                                       (bias.defined() && bias.requires_grad()));
     if (training ||
         (winograd_for_inference() && input.size(2) * input.size(3) >= kMinimumInferencePixels)) {
       const WinogradShape shape = shape_of(input, weight);
       if (const auto plan = winograd_plan_for(shape)) {
+        const at::Tensor kernel_bias =
+            kernels::detail::bias_or_zeros(bias, weight, weight.size(0)).contiguous();
         if (training) {
-          return WinogradConvolution::apply(input.contiguous(), weight.contiguous(),
-                                            bias.contiguous());
+          return WinogradConvolution::apply(input.contiguous(), weight.contiguous(), kernel_bias);
         }
-        return run_forward(*plan, shape, input.contiguous(), weight.contiguous(),
-                           bias.contiguous());
+        return run_forward(*plan, shape, input.contiguous(), weight.contiguous(), kernel_bias);
       }
     }
   }
