@@ -303,7 +303,7 @@ at::Tensor UnpairedLoader::load_usable(const std::vector<fs::path>& files, int64
     }
   }
   throw DataError(files.front().parent_path().string() + ": none of its " + std::to_string(count) +
-                  " image files can be decoded (each is named in a warning above)");
+                  " image files can be decoded and used (each is named in a warning above)");
 }
 
 std::vector<std::string> UnpairedLoader::skipped() const {

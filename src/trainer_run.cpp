@@ -63,7 +63,9 @@ at::Tensor sample_image(const fs::path& root, const std::string& domain,
       // An empty test folder should not stop training: try the training folder.
     }
   }
-  throw DataError((root / ("train" + domain)).string() + ": no decodable image for the samples");
+  throw DataError(
+      (root / ("train" + domain)).string() +
+      ": no usable image for the samples (each skipped one is named in a warning above)");
 }
 
 }  // namespace
