@@ -32,6 +32,11 @@ FILTER+=':DataParallel.WgangpTwoRanksOfBatchOneComputeTheLossesOfOneRankOfBatchT
 # by the other resume and data-parallel tests.
 FILTER+=':DataParallel.BatchNormAndNormFreeTwoRanksComputeTheLossesOfOneRankOfBatchTwo'
 FILTER+=':Resume.BatchNormAndNormFreeHalfThenResumeIsBitIdenticalToStraight'
+# The end-to-end runs of the preprocess and norm options (each starts the executable four times);
+# Data.*, Resume.BatchNormRunningStatistics... and the parity tests run their code here.
+FILTER+=':Resume.ScaleWidthHalfThenResumeIsBitIdenticalToStraight'
+FILTER+=':EndToEnd.ScaleWidthTrainsOnNonSquareImagesTranslatesAndTests'
+FILTER+=':EndToEnd.BatchNormTrainsAndTranslatesWithItsRunningStatistics'
 
 start=$SECONDS
 sanitize_build cyclegan cyclegan_tests
