@@ -148,6 +148,12 @@ const std::vector<Field>& fields() {
        "newest checkpoints/step_*.pt kept (older ones are deleted once a newer one is complete)"},
       {"output", "keep_every_epochs", &TrainConfig::keep_every_epochs, 0,
        "also keep the checkpoint at the end of every k-th epoch; 0 = none"},
+      {"output", "eval_every", &TrainConfig::eval_every, 0,
+       "steps between quality measures on the test images (and at the end): cycle and identity "
+       "L1, and L1, PSNR and SSIM against testA_gt/ testB_gt/ where they exist, appended to "
+       "quality.csv and drawn in report.html; 0 = none"},
+      {"output", "eval_images", &TrainConfig::eval_images, 1,
+       "test images measured per direction (the first, by name) each time"},
       {"distributed", "backend", &TrainConfig::distributed_backend, kNoMin,
        "process-group backend of a multi-process run: auto (nccl on CUDA where LibTorch has "
        "it, else gloo), gloo, nccl"},

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "cyclegan/atomic_file.h"
@@ -142,45 +143,23 @@ double ssim(const at::Tensor& a_in, const at::Tensor& b_in) {
   return map.mean().item<double>();
 }
 
-Evaluation evaluate_run(const EvaluateOptions& options) {
-  const fs::path run_dir = options.run_dir;
-  fs::path data_root = options.data_root;
-  bool swapped = false;  // data.direction BtoA: the run's domain A is the B folders
-  if (data_root.empty()) {
-    const TrainConfig run_config = load_train_config(run_dir / "config.yaml");
-    data_root = run_config.data_root;
-    swapped = run_config.direction == "BtoA";
-  } else if (std::error_code error; fs::exists(run_dir / "config.yaml", error)) {
-    try {
-      swapped = load_train_config(run_dir / "config.yaml").direction == "BtoA";
-    } catch (const ConfigError& e) {
-      spdlog::warn("{}; taking testA/ as domain A", e.what());
-    }
-  }
-  const LoadedGenerator g_ab = load_generator(run_dir / "g_AB.pt");
-  const LoadedGenerator g_ba = load_generator(run_dir / "g_BA.pt");
-  const torch::Device device = resolve_device(options.device);
-  for (const auto* loaded : {&g_ab, &g_ba}) {
-    loaded->generator->to(device);
-    loaded->generator->eval();
-  }
-  Evaluation evaluation;
-  evaluation.output_dir = options.output_dir.empty()
-                              ? run_dir / fmt::format("test_step_{}", g_ab.info.step)
-                              : options.output_dir;
-
+std::vector<DirectionMetrics> measure_directions(
+    const MeasuredGenerator& g_ab, const MeasuredGenerator& g_ba, const MeasureOptions& options,
+    const std::function<void(const std::string& direction, const MeasuredImage&)>& each_image,
+    std::vector<std::string>* failed) {
   struct Direction {
-    std::string name, source, target;
-    const LoadedGenerator& forward;
-    const LoadedGenerator& backward;
+    std::string name, source;
+    const MeasuredGenerator& forward;
+    const MeasuredGenerator& backward;
   };
-  const std::string a = swapped ? "B" : "A";
-  const std::string b = swapped ? "A" : "B";
-  const std::vector<Direction> directions = {{"A2B", a, b, g_ab, g_ba}, {"B2A", b, a, g_ba, g_ab}};
-  std::map<std::string, std::vector<ImageRow>> rows;
+  const std::string a = options.swap_domains ? "B" : "A";
+  const std::string b = options.swap_domains ? "A" : "B";
+  const std::vector<Direction> directions = {{"A2B", a, g_ab, g_ba}, {"B2A", b, g_ba, g_ab}};
+  const torch::Device device = g_ab.generator->parameters().front().device();
+  std::vector<DirectionMetrics> measured;
   torch::InferenceMode inference;
   for (const Direction& direction : directions) {
-    const fs::path folder = data_root / ("test" + direction.source);
+    const fs::path folder = options.data_root / ("test" + direction.source);
     std::vector<fs::path> files;
     try {
       files = list_images(folder);
@@ -190,88 +169,66 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
     }
     if (options.num_test > 0 && static_cast<int64_t>(files.size()) > options.num_test)
       files.resize(static_cast<size_t>(options.num_test));
-    const fs::path truth_folder = data_root / ("test" + direction.source + "_gt");
-    const fs::path out = evaluation.output_dir / direction.name;
-    fs::create_directories(out);
-    const int64_t multiple_forward = generator_size_multiple(direction.forward.info.architecture);
-    const int64_t multiple_backward = generator_size_multiple(direction.backward.info.architecture);
+    const fs::path truth_folder = options.data_root / ("test" + direction.source + "_gt");
+    auto read = [&](const fs::path& file, int64_t channels) {
+      return options.resize > 0 ? load_image_resized(file, options.resize, channels)
+                                : read_image(file, kMaxImagePixels, channels);
+    };
     DirectionMetrics metrics;
     metrics.name = direction.name;
     for (const fs::path& file : files) {
-      at::Tensor real;
+      MeasuredImage image;
+      image.file = file;
       try {
-        const int64_t channels = direction.forward.info.in_channels;
-        real = (options.resize > 0 ? load_image_resized(file, options.resize, channels)
-                                   : read_image(file, kMaxImagePixels, channels))
-                   .unsqueeze(0)
-                   .to(device);
+        image.real = read(file, direction.forward.in_channels).unsqueeze(0).to(device);
       } catch (const DataError& e) {
         spdlog::error("skipped: {}", e.what());
-        evaluation.failed.push_back(e.what());
+        if (failed != nullptr) failed->push_back(e.what());
         continue;
       }
-      const at::Tensor fake =
-          translate_any_size(*direction.forward.generator, real, multiple_forward);
-      const at::Tensor reconstructed =
-          translate_any_size(*direction.backward.generator, fake, multiple_backward);
+      const int64_t forward_multiple = direction.forward.size_multiple;
+      const int64_t backward_multiple = direction.backward.size_multiple;
+      image.fake = translate_any_size(*direction.forward.generator, image.real, forward_multiple);
+      image.reconstructed =
+          translate_any_size(*direction.backward.generator, image.fake, backward_multiple);
       // Identity feeds the backward generator this domain's images: only when both domains have
       // the same channels.
-      const bool has_identity =
-          direction.backward.info.in_channels == direction.forward.info.in_channels;
-      const at::Tensor identity =
-          has_identity ? translate_any_size(*direction.backward.generator, real, multiple_backward)
-                       : at::Tensor();
-      ImageRow row;
-      row.name = file.filename().string();
-      const std::string stem = file.stem().string();
-      row.real = fs::path(direction.name) / (stem + "_real.png");
-      row.fake = fs::path(direction.name) / (stem + "_fake.png");
-      row.reconstructed = fs::path(direction.name) / (stem + "_rec.png");
-      if (has_identity) row.identity = fs::path(direction.name) / (stem + "_idt.png");
-      auto write = [&](const fs::path& name, const at::Tensor& image) {
-        write_image(evaluation.output_dir / name,
-                    with_aspect_ratio(image.cpu(), options.aspect_ratio));
-      };
-      write(row.real, real[0]);
-      write(row.fake, fake[0]);
-      write(row.reconstructed, reconstructed[0]);
-      if (has_identity) write(row.identity, identity[0]);
-      row.cycle_l1 = mean_absolute_difference(reconstructed, real);
-      row.identity_l1 = has_identity ? mean_absolute_difference(identity, real)
-                                     : std::numeric_limits<double>::quiet_NaN();
-      metrics.cycle_l1 += row.cycle_l1;
-      metrics.identity_l1 += row.identity_l1;
+      const bool has_identity = direction.backward.in_channels == direction.forward.in_channels;
+      if (has_identity) {
+        image.identity =
+            translate_any_size(*direction.backward.generator, image.real, backward_multiple);
+      }
+      image.cycle_l1 = mean_absolute_difference(image.reconstructed, image.real);
+      image.identity_l1 = has_identity ? mean_absolute_difference(image.identity, image.real)
+                                       : std::numeric_limits<double>::quiet_NaN();
+      metrics.cycle_l1 += image.cycle_l1;
+      metrics.identity_l1 += image.identity_l1;
       ++metrics.images;
 
       const fs::path truth_file = ground_truth_for(truth_folder, file);
       if (!truth_file.empty()) {
         try {
-          const int64_t channels = direction.forward.info.out_channels;
-          at::Tensor truth = options.resize > 0
-                                 ? load_image_resized(truth_file, options.resize, channels)
-                                 : read_image(truth_file, kMaxImagePixels, channels);
-          if (truth.sizes() != fake[0].sizes()) {
+          const at::Tensor truth = read(truth_file, direction.forward.out_channels);
+          if (truth.sizes() != image.fake[0].sizes()) {
             throw DataError(fmt::format("{}: ground truth is {}x{}, the translation {}x{}",
                                         truth_file.string(), truth.size(2), truth.size(1),
-                                        fake.size(3), fake.size(2)));
+                                        image.fake.size(3), image.fake.size(2)));
           }
-          truth = truth.unsqueeze(0);
-          row.truth = fs::path(direction.name) / (stem + "_truth.png");
-          write(row.truth, truth[0]);
-          const at::Tensor translated = fake.cpu();
-          row.paired = true;
-          row.paired_l1 = mean_absolute_difference(translated, truth);
-          row.paired_psnr = psnr(translated, truth);
-          row.paired_ssim = ssim(translated, truth);
+          image.truth = truth.unsqueeze(0);
+          const at::Tensor translated = image.fake.cpu();
+          image.paired = true;
+          image.paired_l1 = mean_absolute_difference(translated, image.truth);
+          image.paired_psnr = psnr(translated, image.truth);
+          image.paired_ssim = ssim(translated, image.truth);
           ++metrics.paired;
-          metrics.paired_l1 += row.paired_l1;
-          metrics.paired_psnr += row.paired_psnr;
-          metrics.paired_ssim += row.paired_ssim;
+          metrics.paired_l1 += image.paired_l1;
+          metrics.paired_psnr += image.paired_psnr;
+          metrics.paired_ssim += image.paired_ssim;
         } catch (const DataError& e) {
           spdlog::warn("ground truth skipped: {}", e.what());
         }
       }
-      rows[direction.name].push_back(std::move(row));
+      if (each_image) each_image(direction.name, image);
     }
     if (metrics.images > 0) {
       metrics.cycle_l1 /= static_cast<double>(metrics.images);
@@ -282,8 +239,73 @@ Evaluation evaluate_run(const EvaluateOptions& options) {
       metrics.paired_psnr /= static_cast<double>(metrics.paired);
       metrics.paired_ssim /= static_cast<double>(metrics.paired);
     }
-    evaluation.directions.push_back(metrics);
+    measured.push_back(metrics);
   }
+  return measured;
+}
+
+Evaluation evaluate_run(const EvaluateOptions& options) {
+  const fs::path run_dir = options.run_dir;
+  MeasureOptions measure;
+  measure.data_root = options.data_root;
+  measure.resize = options.resize;
+  measure.num_test = options.num_test;
+  if (measure.data_root.empty()) {
+    const TrainConfig run_config = load_train_config(run_dir / "config.yaml");
+    measure.data_root = run_config.data_root;
+    measure.swap_domains = run_config.direction == "BtoA";
+  } else if (std::error_code error; fs::exists(run_dir / "config.yaml", error)) {
+    try {
+      measure.swap_domains = load_train_config(run_dir / "config.yaml").direction == "BtoA";
+    } catch (const ConfigError& e) {
+      spdlog::warn("{}; taking testA/ as domain A", e.what());
+    }
+  }
+  const fs::path data_root = measure.data_root;
+  const LoadedGenerator g_ab = load_generator(run_dir / "g_AB.pt");
+  const LoadedGenerator g_ba = load_generator(run_dir / "g_BA.pt");
+  const torch::Device device = resolve_device(options.device);
+  auto measured = [&](const LoadedGenerator& loaded) {
+    loaded.generator->to(device);
+    loaded.generator->eval();
+    return MeasuredGenerator{loaded.generator.get(), loaded.info.in_channels,
+                             loaded.info.out_channels,
+                             generator_size_multiple(loaded.info.architecture)};
+  };
+  Evaluation evaluation;
+  evaluation.output_dir = options.output_dir.empty()
+                              ? run_dir / fmt::format("test_step_{}", g_ab.info.step)
+                              : options.output_dir;
+  std::map<std::string, std::vector<ImageRow>> rows;
+  evaluation.directions = measure_directions(
+      measured(g_ab), measured(g_ba), measure,
+      [&](const std::string& direction, const MeasuredImage& image) {
+        ImageRow row;
+        row.name = image.file.filename().string();
+        const std::string stem = image.file.stem().string();
+        const fs::path folder(direction);
+        fs::create_directories(evaluation.output_dir / folder);
+        auto write = [&](const std::string& suffix, const at::Tensor& tensor) {
+          if (!tensor.defined()) return fs::path();
+          const fs::path name = folder / (stem + suffix);
+          write_image(evaluation.output_dir / name,
+                      with_aspect_ratio(tensor[0].cpu(), options.aspect_ratio));
+          return name;
+        };
+        row.real = write("_real.png", image.real);
+        row.fake = write("_fake.png", image.fake);
+        row.reconstructed = write("_rec.png", image.reconstructed);
+        row.identity = write("_idt.png", image.identity);
+        row.truth = write("_truth.png", image.truth);
+        row.cycle_l1 = image.cycle_l1;
+        row.identity_l1 = image.identity_l1;
+        row.paired = image.paired;
+        row.paired_l1 = image.paired_l1;
+        row.paired_psnr = image.paired_psnr;
+        row.paired_ssim = image.paired_ssim;
+        rows[direction].push_back(std::move(row));
+      },
+      &evaluation.failed);
   if (evaluation.directions.empty()) {
     throw DataError(data_root.string() + ": neither testA/ nor testB/ holds an image to evaluate");
   }

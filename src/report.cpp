@@ -3,8 +3,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iomanip>
+#include <sstream>
 #include <utility>
 
 #include "cyclegan/atomic_file.h"
@@ -19,23 +21,33 @@ const char* LossLog::header() {
          "seconds_per_step";
 }
 
-LossLog::LossLog(const fs::path& path) : path_(path) {
+namespace {
+
+// Opens a CSV log for appending, writing `header` when the file is new or empty.
+void open_csv_log(std::ofstream& stream, const fs::path& path, const char* header,
+                  const char* what) {
   std::error_code error;
   const bool fresh = !fs::exists(path, error) || fs::file_size(path, error) == 0;
-  stream_.open(path, std::ios::app);
-  if (!stream_) throw DataError(path.string() + ": cannot open loss log for writing");
-  if (fresh) stream_ << header() << '\n' << std::flush;
+  stream.open(path, std::ios::app);
+  if (!stream) throw DataError(path.string() + ": cannot open " + what + " for writing");
+  if (fresh) stream << header << '\n' << std::flush;
 }
 
-int64_t LossLog::truncate_after(const fs::path& path, int64_t last_step) {
+}  // namespace
+
+LossLog::LossLog(const fs::path& path) : path_(path) {
+  open_csv_log(stream_, path, header(), "loss log");
+}
+
+int64_t truncate_csv_after(const fs::path& path, const char* header, int64_t last_step) {
   std::ifstream stream(path);
   if (!stream) return 0;
-  const auto expected_fields = std::count(header(), header() + std::strlen(header()), ',') + 1;
-  std::string kept = std::string(header()) + '\n';
+  const auto expected_fields = std::count(header, header + std::strlen(header), ',') + 1;
+  std::string kept = std::string(header) + '\n';
   int64_t dropped = 0;
   bool first = true;
   for (std::string line; std::getline(stream, line);) {
-    if (std::exchange(first, false) && line == header()) continue;
+    if (std::exchange(first, false) && line == header) continue;
     // A complete row has every field and ended with a newline (getline at EOF without one
     // leaves eof() set: the process died mid-row).
     const bool complete = !stream.eof() && std::count(line.begin(), line.end(), ',') + 1 ==
@@ -56,9 +68,13 @@ int64_t LossLog::truncate_after(const fs::path& path, int64_t last_step) {
   }
   std::string error;
   if (!write_file_atomically(path, kept.data(), kept.size(), &error)) {
-    throw DataError(path.string() + ": cannot rewrite loss log: " + error);
+    throw DataError(path.string() + ": cannot rewrite the log: " + error);
   }
   return dropped;
+}
+
+int64_t LossLog::truncate_after(const fs::path& path, int64_t last_step) {
+  return truncate_csv_after(path, header(), last_step);
 }
 
 void LossLog::append(const LossRecord& r) {
@@ -68,6 +84,31 @@ void LossLog::append(const LossRecord& r) {
           << r.learning_rate << ',' << std::setprecision(4) << r.seconds_per_step << '\n'
           << std::flush;
   if (!stream_) throw DataError(path_.string() + ": cannot append to loss log (disk full?)");
+}
+
+const char* QualityLog::header() {
+  return "step,direction,images,cycle_l1,identity_l1,paired,paired_l1,paired_psnr,paired_ssim";
+}
+
+QualityLog::QualityLog(const fs::path& path) : path_(path) {
+  open_csv_log(stream_, path, header(), "the quality log");
+}
+
+void QualityLog::append(int64_t step, const std::vector<DirectionMetrics>& directions) {
+  // Empty fields where a measure does not exist (no ground truth; identity across channels).
+  auto field = [](double value, bool present) {
+    std::ostringstream text;
+    if (present && std::isfinite(value)) text << std::setprecision(7) << value;
+    return text.str();
+  };
+  for (const DirectionMetrics& m : directions) {
+    stream_ << step << ',' << m.name << ',' << m.images << ',' << field(m.cycle_l1, true) << ','
+            << field(m.identity_l1, true) << ',' << m.paired << ','
+            << field(m.paired_l1, m.paired > 0) << ',' << field(m.paired_psnr, m.paired > 0) << ','
+            << field(m.paired_ssim, m.paired > 0) << '\n'
+            << std::flush;
+  }
+  if (!stream_) throw DataError(path_.string() + ": cannot append to the quality log (disk full?)");
 }
 
 at::Tensor make_grid(const std::vector<std::vector<at::Tensor>>& rows) {

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -321,26 +322,28 @@ std::string coordinate(double value) {
   return buffer;
 }
 
-std::string render_chart(const ChartSpec& spec, const std::vector<LossRow>& rows) {
-  struct Series {
-    size_t column;
-    std::vector<Point> points;
-  };
-  std::vector<Series> series;
+// One line of a chart.
+struct Series {
+  std::string name;
+  const char* colour;
+  std::vector<Point> points;
+};
+
+// A chart of `series` against the step; `name` is its data-chart attribute.
+std::string render_series_chart(const std::string& name, const std::string& title,
+                                const std::vector<Series>& series) {
   double x_min = INFINITY, x_max = -INFINITY, y_min = INFINITY, y_max = -INFINITY;
-  for (const size_t column : spec.columns) {
-    Series s{column, downsample(series_points(rows, column), kMaxPointsPerSeries)};
+  for (const Series& s : series) {
     for (const Point& p : s.points) {
       x_min = std::min(x_min, p.x);
       x_max = std::max(x_max, p.x);
       y_min = std::min(y_min, p.y);
       y_max = std::max(y_max, p.y);
     }
-    series.push_back(std::move(s));
   }
 
   std::ostringstream out;
-  out << "<figure class=\"chart\"><figcaption>" << html_escape(spec.title) << "</figcaption>\n";
+  out << "<figure class=\"chart\"><figcaption>" << html_escape(title) << "</figcaption>\n";
   if (!(x_min <= x_max)) {
     out << "<p class=\"empty\">no finite values</p></figure>\n";
     return out.str();
@@ -357,9 +360,9 @@ std::string render_chart(const ChartSpec& spec, const std::vector<LossRow>& rows
            (1 - std::clamp((y - y_axis.lo) / (y_axis.hi - y_axis.lo), 0.0, 1.0)) * plot_height;
   };
 
-  out << "<svg class=\"curve\" data-chart=\"" << spec.name << "\" viewBox=\"0 0 " << kWidth << ' '
+  out << "<svg class=\"curve\" data-chart=\"" << name << "\" viewBox=\"0 0 " << kWidth << ' '
       << kHeight << "\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\""
-      << html_escape(spec.title) << " by step\">\n";
+      << html_escape(title) << " by step\">\n";
   out << "<g class=\"grid\">";
   for (const double y : ticks(y_axis)) {
     out << "<line x1=\"" << coordinate(kLeft) << "\" x2=\"" << coordinate(kWidth - kRight)
@@ -386,8 +389,7 @@ std::string render_chart(const ChartSpec& spec, const std::vector<LossRow>& rows
 
   for (const Series& s : series) {
     if (s.points.empty()) continue;
-    out << "<polyline data-series=\"" << kValueColumns[s.column].name
-        << "\" fill=\"none\" stroke=\"" << kValueColumns[s.column].colour
+    out << "<polyline data-series=\"" << s.name << "\" fill=\"none\" stroke=\"" << s.colour
         << "\" stroke-width=\"1.5\" stroke-linejoin=\"round\" points=\"";
     for (size_t i = 0; i < s.points.size(); ++i) {
       out << (i ? " " : "") << coordinate(px(s.points[i].x)) << ','
@@ -401,16 +403,87 @@ std::string render_chart(const ChartSpec& spec, const std::vector<LossRow>& rows
   double x = kLeft + 4;
   for (const Series& s : series) {
     const std::string label =
-        std::string(kValueColumns[s.column].name) + " " +
+        s.name + " " +
         (s.points.empty() ? std::string("(no finite values)") : number(s.points.back().y));
     out << "<line x1=\"" << coordinate(x) << "\" y1=\"14\" x2=\"" << coordinate(x + 18)
-        << "\" y2=\"14\" stroke=\"" << kValueColumns[s.column].colour
-        << "\" stroke-width=\"3\"/><text x=\"" << coordinate(x + 23) << "\" y=\"18\">"
-        << html_escape(label) << "</text>";
+        << "\" y2=\"14\" stroke=\"" << s.colour << "\" stroke-width=\"3\"/><text x=\""
+        << coordinate(x + 23) << "\" y=\"18\">" << html_escape(label) << "</text>";
     x += 23 + 6.5 * static_cast<double>(label.size()) + 16;
   }
   out << "</g>\n</svg></figure>\n";
   return out.str();
+}
+
+std::string render_chart(const ChartSpec& spec, const std::vector<LossRow>& rows) {
+  std::vector<Series> series;
+  for (const size_t column : spec.columns) {
+    series.push_back({kValueColumns[column].name, kValueColumns[column].colour,
+                      downsample(series_points(rows, column), kMaxPointsPerSeries)});
+  }
+  return render_series_chart(spec.name, spec.title, series);
+}
+
+// ---- quality.csv
+
+// Per direction (A2B, B2A), per measure (cycle_l1, paired_psnr, ...): the finite values by step.
+// Rows whose step repeats (a resumed run) replace the earlier ones.
+using QualityTable = std::map<std::string, std::map<std::string, std::map<int64_t, double>>>;
+
+QualityTable read_quality(const fs::path& path) {
+  QualityTable table;
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return table;
+  std::istringstream text(read_file(path));
+  std::string line;
+  if (!std::getline(text, line)) return table;
+  const std::vector<std::string_view> header = split_fields(line);
+  for (std::string row; std::getline(text, row);) {
+    if (text.eof()) break;  // no newline: cut off by a kill
+    const std::vector<std::string_view> fields = split_fields(row);
+    int64_t step = 0;
+    if (fields.size() != header.size() || header.size() < 3 || header[0] != "step" ||
+        header[1] != "direction" || !parse_number(fields[0], &step))
+      continue;
+    for (size_t i = 2; i < fields.size(); ++i) {
+      double value = 0;
+      if (parse_number(fields[i], &value) && std::isfinite(value))
+        table[std::string(fields[1])][std::string(header[i])][step] = value;
+    }
+  }
+  return table;
+}
+
+void render_quality(std::ostringstream& out, const fs::path& run_dir) {
+  const QualityTable table = read_quality(run_dir / "quality.csv");
+  if (table.empty()) return;
+  out << "<section id=\"quality\"><h2>Quality on the test images</h2>\n<p class=\"meta\">"
+      << "Measured every <code>output.eval_every</code> steps (quality.csv): PSNR and SSIM of each "
+      << "translation against testA_gt/ or testB_gt/ where they exist, and the cycle L1 of the "
+      << "test images. Leaving the image unchanged would score what <code>cyclegan test</code> "
+      << "reports against the originals.</p>\n<div class=\"charts\">\n";
+  struct Measure {
+    const char* column;
+    const char* chart;
+    const char* title;
+  };
+  const std::vector<Measure> measures = {
+      {"paired_psnr", "quality_psnr", "PSNR against the ground truth (dB)"},
+      {"paired_ssim", "quality_ssim", "SSIM against the ground truth"},
+      {"cycle_l1", "quality_cycle", "Cycle L1 on the test images"}};
+  const std::map<std::string, const char*> colours = {{"A2B", "#1f77b4"}, {"B2A", "#d62728"}};
+  for (const Measure& measure : measures) {
+    std::vector<Series> series;
+    for (const auto& [direction, columns] : table) {
+      const auto found = columns.find(measure.column);
+      if (found == columns.end()) continue;
+      Series line{direction, colours.count(direction) ? colours.at(direction) : "#6b7280", {}};
+      for (const auto& [step, value] : found->second)
+        line.points.push_back({static_cast<double>(step), value});
+      series.push_back(std::move(line));
+    }
+    if (!series.empty()) out << render_series_chart(measure.chart, measure.title, series);
+  }
+  out << "</div>\n</section>\n";
 }
 
 // ---- samples and checkpoints
@@ -808,14 +881,18 @@ std::string render_html_report(const fs::path& run_dir) {
     out << "step " << losses.rows.back().step << ", epoch " << losses.rows.back().epoch;
   }
   std::error_code error;
+  std::error_code quality_error;
   const fs::path absolute = fs::absolute(run_dir, error);
   out << " &#183; generated " << utc_time(std::time(nullptr)) << " &#183; <code>"
       << html_escape((error ? run_dir : absolute).string()) << "</code></p>\n"
       << "<nav><a href=\"#summary\">Summary</a><a href=\"#curves\">Loss curves</a>"
+      << (fs::exists(run_dir / "quality.csv", quality_error) ? "<a href=\"#quality\">Quality</a>"
+                                                             : "")
       << "<a href=\"#samples\">Samples</a><a href=\"#config\">Configuration</a>"
       << "<a href=\"#checkpoints\">Checkpoints</a></nav>\n</header>\n<main>\n";
   render_summary(out, losses);
   render_curves(out, losses);
+  render_quality(out, run_dir);
   render_samples(out, run_dir);
   render_config(out, run_dir);
   render_checkpoints(out, run_dir);

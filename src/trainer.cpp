@@ -512,6 +512,25 @@ std::vector<std::vector<at::Tensor>> Trainer::sample_rows(const at::Tensor& real
   return rows;
 }
 
+std::vector<DirectionMetrics> Trainer::measure_quality() {
+  g_ab_->eval();
+  g_ba_->eval();
+  auto measured = [&](GeneratorModule& generator, int64_t in_channels, int64_t out_channels) {
+    return MeasuredGenerator{&generator, in_channels, out_channels,
+                             generator_size_multiple(config_.generator_type)};
+  };
+  MeasureOptions options;
+  options.data_root = config_.data_root;
+  options.swap_domains = config_.direction == "BtoA";
+  options.num_test = config_.eval_images;
+  std::vector<DirectionMetrics> directions =
+      measure_directions(measured(*g_ab_, config_.channels_a(), config_.channels_b()),
+                         measured(*g_ba_, config_.channels_b(), config_.channels_a()), options);
+  g_ab_->train();
+  g_ba_->train();
+  return directions;
+}
+
 std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   NetworkInfo generator;
   generator.kind = "generator";
@@ -645,6 +664,7 @@ fs::path Trainer::resume(const fs::path& checkpoint) {
     // A kill between the state file and the network files leaves those one checkpoint behind.
     save_networks(run_dir);
     const int64_t dropped = LossLog::truncate_after(run_dir / "losses.csv", steps_done_);
+    truncate_csv_after(run_dir / "quality.csv", QualityLog::header(), steps_done_);
     console::info(
         "resuming from " + candidate.string() + " (step " + std::to_string(steps_done_) + ")" +
         (dropped > 0 ? "; dropped " + std::to_string(dropped) + " losses.csv rows written after it"

@@ -184,6 +184,21 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
 
   std::optional<LossLog> loss_log;
   if (writes_run_directory) loss_log.emplace(run_dir / "losses.csv");
+  std::optional<QualityLog> quality_log;
+  if (writes_run_directory && config_.eval_every > 0) quality_log.emplace(run_dir / "quality.csv");
+  auto measure_quality_now = [&] {
+    const std::vector<DirectionMetrics> directions = measure_quality();
+    quality_log->append(steps_done_, directions);
+    std::string line;
+    for (const DirectionMetrics& m : directions) {
+      line += fmt::format("{}{}: cycle L1 {:.4f}", line.empty() ? "" : " | ", m.name, m.cycle_l1);
+      if (m.paired > 0) {
+        line += fmt::format(", PSNR {:.2f} dB, SSIM {:.4f} ({} pairs)", m.paired_psnr,
+                            m.paired_ssim, m.paired);
+      }
+    }
+    progress_log.info("quality at step {}: {}", steps_done_, line);
+  };
   auto write_samples = [&] {
     char name[32];
     std::snprintf(name, sizeof(name), "step_%06ld.png", static_cast<long>(steps_done_));
@@ -268,10 +283,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     if (group_ && config_.check_every > 0 && steps_done_ % config_.check_every == 0)
       verify_replicas_agree("after step " + std::to_string(steps_done_));
     if ((sample_due || last_step) && writes_run_directory) write_samples();
+    const bool eval_due =
+        config_.eval_every > 0 && (steps_done_ % config_.eval_every == 0 || last_step);
+    if (eval_due && writes_run_directory) measure_quality_now();
     const bool checkpoint_due =
         (config_.checkpoint_every > 0 && steps_done_ % config_.checkpoint_every == 0) || epoch_end;
     if (checkpoint_due || last_step || stopping) checkpoint();
-    if ((sample_due || last_step || checkpoint_due || stopping) && writes_run_directory)
+    if ((sample_due || eval_due || last_step || checkpoint_due || stopping) && writes_run_directory)
       write_report();
     if (stopping && !last_step) {
       summary.interrupted = true;

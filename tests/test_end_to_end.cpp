@@ -270,6 +270,70 @@ TEST_F(EndToEnd, BatchNormTrainsAndTranslatesWithItsRunningStatistics) {
   EXPECT_NE(read_file(dir_ / "tested/metrics.csv").find("A2B,2,"), std::string::npos);
 }
 
+TEST_F(EndToEnd, EvalEveryMeasuresTheTestImagesIntoQualityCsvAndTheReport) {
+  auto result =
+      run_cyclegan("make-data --out data --size 32 --count 4 --test-count 3 --seed 6", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  // Ground truth for domain A's test images only: the images themselves, so that the PSNR is
+  // that of the translation against leaving the image unchanged.
+  fs::create_directories(dir_ / "data/testA_gt");
+  for (const fs::path& file : list_images(dir_ / "data/testA"))
+    fs::copy_file(file, dir_ / "data/testA_gt" / file.filename());
+  result = run_cyclegan(
+      "train --set data.root=data --set model.input_dim=32 --set model.gen_n_filters=8 "
+      "--set model.disc_n_filters=8 --set train.epochs=1 --set train.decay_epochs=1 "
+      "--set output.dir=run --set output.eval_every=3 --set output.eval_images=2",
+      dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("quality at step 3: A2B: cycle L1"), std::string::npos) << result.err;
+  // Steps 3 and 6, and the last (8); two rows each.
+  const std::string csv = read_file(dir_ / "run/quality.csv");
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line,
+            "step,direction,images,cycle_l1,identity_l1,paired,paired_l1,paired_psnr,"
+            "paired_ssim");
+  std::vector<std::string> keys;
+  std::string last_a2b;
+  while (std::getline(lines, line)) {
+    keys.push_back(line.substr(0, line.find(',', line.find(',') + 1)));
+    if (line.rfind("8,A2B,", 0) == 0) last_a2b = line;
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"3,A2B", "3,B2A", "6,A2B", "6,B2A", "8,A2B", "8,B2A"}))
+      << csv;
+  // A2B: 2 images, 2 pairs; B2A: 2 images, no ground truth (empty fields).
+  EXPECT_NE(csv.find("8,A2B,2,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("8,B2A,2,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",0,,,\n"), std::string::npos) << "B2A has no pairs: " << csv;
+  const std::string report = read_file(dir_ / "run/report.html");
+  EXPECT_NE(report.find("data-chart=\"quality_psnr\""), std::string::npos);
+  EXPECT_NE(report.find("data-chart=\"quality_cycle\""), std::string::npos);
+
+  // The last row is what `cyclegan test` measures on the same images with the final generators.
+  result = run_cyclegan("test --ckpt-dir run --num-test 2 -o tested", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string metrics = read_file(dir_ / "tested/metrics.csv");
+  std::istringstream fields(last_a2b);
+  std::vector<double> training;
+  for (std::string field; std::getline(fields, field, ',');) {
+    training.push_back(field.empty() || field == "A2B" ? 0 : std::stod(field));
+  }
+  const auto a2b = metrics.find("A2B,");
+  ASSERT_NE(a2b, std::string::npos) << metrics;
+  std::istringstream tested_fields(metrics.substr(a2b, metrics.find('\n', a2b) - a2b));
+  std::vector<double> tested;
+  for (std::string field; std::getline(tested_fields, field, ',');) {
+    tested.push_back(field == "A2B" ? 0 : std::stod(field));
+  }
+  ASSERT_EQ(training.size(), 9u) << last_a2b;
+  ASSERT_EQ(tested.size(), 8u) << metrics;  // the same columns without the step
+  for (size_t i = 1; i < 8; ++i) {
+    EXPECT_NEAR(training[i + 1], tested[i], 1e-4)
+        << "column " << i << ": " << last_a2b << " vs " << metrics;
+  }
+}
+
 TEST_F(EndToEnd, SigintFinishesTheStepCheckpointsAndResumeContinues) {
   ASSERT_EQ(run_cyclegan("make-data --out data --size 32 --count 6 --test-count 1", dir_.path())
                 .exit_code,

@@ -266,6 +266,29 @@ TEST(HtmlReport, ARestartedRunSupersedesTheRepeatedSteps) {
   EXPECT_NE(element(page, "<header>", "</header>").find("step 7,"), std::string::npos);
 }
 
+TEST(HtmlReport, QualityChartsDrawEachDirectionsMeasuresAndSkipTheCutOffRow) {
+  testing::TempDir run;
+  make_run(run.path(), 20, false);
+  EXPECT_EQ(chart(render_html_report(run.path()), "quality_psnr"), "") << "no quality.csv yet";
+  // A2B has ground truth, B2A has not (empty fields); step 20 was measured again after a resume;
+  // the last row was cut off by a kill.
+  write_text(run.path() / "quality.csv",
+             "step,direction,images,cycle_l1,identity_l1,paired,paired_l1,paired_psnr,"
+             "paired_ssim\n"
+             "10,A2B,2,0.2,0.1,2,0.15,14.5,0.41\n10,B2A,2,0.3,0.2,0,,,\n"
+             "20,A2B,2,0.1,0.1,2,0.12,15.5,0.5\n20,B2A,2,0.25,0.2,0,,,\n"
+             "20,A2B,2,0.1,0.1,2,0.12,16.25,0.5\n30,A2B,2,0.1,0.1,2,0.1,17");
+  const std::string page = render_html_report(run.path());
+  const std::string psnr = chart(page, "quality_psnr");
+  EXPECT_EQ(points_of(polyline(psnr, "A2B")).size(), 2u) << psnr;
+  EXPECT_EQ(polyline(psnr, "B2A"), "") << "B2A has no ground truth";
+  EXPECT_NE(psnr.find("A2B 16.25"), std::string::npos) << "the later step-20 row wins: " << psnr;
+  const std::string cycle = chart(page, "quality_cycle");
+  EXPECT_EQ(points_of(polyline(cycle, "A2B")).size(), 2u);
+  EXPECT_EQ(points_of(polyline(cycle, "B2A")).size(), 2u);
+  EXPECT_NE(page.find("<a href=\"#quality\">Quality</a>"), std::string::npos);
+}
+
 TEST(HtmlReport, SampleGridsInStepOrderWithRelativePathsNewestFirst) {
   testing::TempDir run;
   make_run(run.path());

@@ -67,6 +67,8 @@ struct TrainConfig {
   int64_t checkpoint_every = 1000;  ///< steps between checkpoints, besides epoch ends
   int64_t keep_checkpoints = 2;     ///< newest training-state checkpoints kept
   int64_t keep_every_epochs = 50;   ///< also keep the checkpoint of every k-th epoch; 0 = none
+  int64_t eval_every = 0;           ///< steps between quality measures (quality.csv); 0 = none
+  int64_t eval_images = 50;         ///< test images measured per direction
 
   // distributed (used when launched by torchrun or with --nproc)
   std::string distributed_backend = "auto";  ///< auto | gloo | nccl

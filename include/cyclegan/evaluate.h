@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,43 @@ struct DirectionMetrics {
   double paired_psnr = 0;  ///< mean over images, dB
   double paired_ssim = 0;
 };
+
+class GeneratorModule;
+
+/// A generator to measure, with what it takes and gives.
+struct MeasuredGenerator {
+  GeneratorModule* generator = nullptr;
+  int64_t in_channels = 3;
+  int64_t out_channels = 3;
+  int64_t size_multiple = 4;  ///< generator_size_multiple() of its architecture
+};
+
+/// Which test images to measure, and how.
+struct MeasureOptions {
+  std::filesystem::path data_root;  ///< holds testA/ testB/ (and testA_gt/ testB_gt/)
+  bool swap_domains = false;        ///< data.direction BtoA: testB/ holds domain A's images
+  int64_t resize = 0;               ///< > 0: at resize x resize; 0: at each image's own size
+  int64_t num_test = 0;             ///< > 0: only the first N images (by name) of each folder
+};
+
+/// One measured test image: [1, C, H, W] images in [-1, 1] (identity and truth undefined when
+/// absent) and its measures.
+struct MeasuredImage {
+  std::filesystem::path file;
+  at::Tensor real, fake, reconstructed, identity, truth;
+  double cycle_l1 = 0, identity_l1 = 0, paired_l1 = 0, paired_psnr = 0, paired_ssim = 0;
+  bool paired = false;
+};
+
+/// Translates testA with G_AB and testB with G_BA (reconstructing with the other generator and,
+/// when the domains' channels agree, applying it as identity), and measures each direction as
+/// DirectionMetrics. `each_image` (if set) sees every image as it is measured; images that cannot
+/// be read are skipped, with the reason appended to `failed` (if set). The generators are used as
+/// they are (eval() them first). A missing test folder is skipped with a warning.
+std::vector<DirectionMetrics> measure_directions(
+    const MeasuredGenerator& g_ab, const MeasuredGenerator& g_ba, const MeasureOptions& options,
+    const std::function<void(const std::string& direction, const MeasuredImage&)>& each_image = {},
+    std::vector<std::string>* failed = nullptr);
 
 struct EvaluateOptions {
   std::filesystem::path run_dir;     ///< holds g_AB.pt, g_BA.pt and config.yaml

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cyclegan/evaluate.h"
 #include "cyclegan/losses.h"
 
 namespace cyclegan {
@@ -38,6 +39,26 @@ class LossLog {
   /// have. Rows after the checkpoint and a half-written last line (a killed process) go.
   /// Returns the number of rows dropped; a missing file is left missing.
   static int64_t truncate_after(const std::filesystem::path& path, int64_t last_step);
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream stream_;
+};
+
+/// Rewrites the CSV log at `path` (atomically) keeping `header` and the complete rows (every field,
+/// newline-terminated) whose first field, the step, is in [1, last_step]. Returns the number of
+/// rows dropped; a missing file is left missing.
+int64_t truncate_csv_after(const std::filesystem::path& path, const char* header,
+                           int64_t last_step);
+
+/// Appends the quality measures of training (output.eval_every) to quality.csv, one row per
+/// direction, flushed per row.
+class QualityLog {
+ public:
+  explicit QualityLog(const std::filesystem::path& path);
+  void append(int64_t step, const std::vector<DirectionMetrics>& directions);
+
+  static const char* header();
 
  private:
   std::filesystem::path path_;

@@ -12,6 +12,7 @@
 #include "cyclegan/atomic_file.h"
 #include "cyclegan/checkpoint.h"
 #include "cyclegan/config.h"
+#include "cyclegan/evaluate.h"
 #include "cyclegan/image_pool.h"
 #include "cyclegan/losses.h"
 #include "cyclegan/networks.h"
@@ -92,6 +93,9 @@ class Trainer {
   /// identity; computed without gradients and without touching training state.
   std::vector<std::vector<at::Tensor>> sample_rows(const at::Tensor& real_a,
                                                    const at::Tensor& real_b);
+  /// The generators measured on the first output.eval_images test images of each direction
+  /// (measure_directions()), without touching training state.
+  std::vector<DirectionMetrics> measure_quality();
 
   /// This rank's own part of the training state (history pools, random generator), serialised.
   std::string rank_state_bytes() const;
