@@ -335,6 +335,36 @@ cv::Mat draw_image(bool apple, int size, Rng& rng) {
 
 }  // namespace
 
+const std::array<std::array<std::uint8_t, 256>, 3>& colour_grade_curves() {
+  // Gamma per channel: reds and greens brighter, blues deeper.
+  static const auto curves = [] {
+    std::array<std::array<std::uint8_t, 256>, 3> table{};
+    const double gamma[3] = {0.75, 0.9, 1.3};  // R, G, B
+    for (int c = 0; c < 3; ++c) {
+      for (int level = 0; level < 256; ++level) {
+        const double x = level / 255.0;
+        table[c][level] = static_cast<std::uint8_t>(std::lround(255.0 * std::pow(x, gamma[c])));
+      }
+    }
+    return table;
+  }();
+  return curves;
+}
+
+namespace {
+
+cv::Mat graded(const cv::Mat& bgr) {
+  const auto& curves = colour_grade_curves();
+  cv::Mat lut(1, 256, CV_8UC3);
+  for (int level = 0; level < 256; ++level)
+    lut.at<cv::Vec3b>(0, level) = {curves[2][level], curves[1][level], curves[0][level]};  // BGR
+  cv::Mat result;
+  cv::LUT(bgr, lut, result);
+  return result;
+}
+
+}  // namespace
+
 int make_fruit_dataset(const SyntheticFruitOptions& options) {
   auto require = [](bool ok, const std::string& what) {
     if (!ok) throw DataError("synthetic dataset: " + what);
@@ -346,15 +376,23 @@ int make_fruit_dataset(const SyntheticFruitOptions& options) {
           "train_per_domain must be >= 1, got " + std::to_string(options.train_per_domain));
   require(options.test_per_domain >= 1,
           "test_per_domain must be >= 1, got " + std::to_string(options.test_per_domain));
+  const bool grade = options.task == "grade";
+  require(grade || options.task == "fruit",
+          "task must be fruit or grade, got '" + options.task + "'");
+  // `domain` picks the images' random streams; `graded`: the grade applied to them.
   struct Folder {
     const char* name;
-    bool apple;
-    int split, count;
+    int domain, split, count;
+    bool graded;
   };
-  const Folder folders[] = {{"trainA", true, 0, options.train_per_domain},
-                            {"trainB", false, 0, options.train_per_domain},
-                            {"testA", true, 1, options.test_per_domain},
-                            {"testB", false, 1, options.test_per_domain}};
+  std::vector<Folder> folders = {{"trainA", 0, 0, options.train_per_domain, false},
+                                 {"trainB", 1, 0, options.train_per_domain, grade},
+                                 {"testA", 0, 1, options.test_per_domain, false},
+                                 {"testB", 1, 1, options.test_per_domain, grade}};
+  if (grade) {  // each test image's correct translation, from the same stream
+    folders.push_back({"testA_gt", 0, 1, options.test_per_domain, true});
+    folders.push_back({"testB_gt", 1, 1, options.test_per_domain, false});
+  }
   std::error_code error;
   for (const Folder& folder : folders) {
     const fs::path path = options.root / folder.name;
@@ -374,13 +412,16 @@ int make_fruit_dataset(const SyntheticFruitOptions& options) {
       require(fs::create_directory(temp, error),
               "cannot create folder " + temp.string() + ": " + error.message());
       temporaries.push_back(temp);
-      const std::string prefix = folder.apple ? "apple_" : "orange_";
       const std::size_t width = std::max<std::size_t>(4, std::to_string(folder.count - 1).size());
       for (int i = 0; i < folder.count; ++i) {
-        const std::uint64_t domain = folder.apple ? 0 : 1;
+        const auto domain = static_cast<std::uint64_t>(folder.domain);
         Rng rng(mix64(mix64(mix64(mix64(options.seed) ^ domain) ^ folder.split) ^
                       static_cast<std::uint64_t>(i)));
-        const cv::Mat image = draw_image(folder.apple, options.image_size, rng);
+        // Fruit: apples in A, oranges in B. Grade: both kinds in both domains.
+        const bool apple = grade ? i % 2 == 0 : folder.domain == 0;
+        const std::string prefix = grade ? "fruit_" : (apple ? "apple_" : "orange_");
+        const cv::Mat drawn = draw_image(apple, options.image_size, rng);
+        const cv::Mat image = folder.graded ? graded(drawn) : drawn;
         std::string number = std::to_string(i);
         number.insert(0, width - number.size(), '0');
         const fs::path file = temp / (prefix + number + ".png");

@@ -96,6 +96,57 @@ TEST(SyntheticFruit, WritesFourFoldersWithRequestedCounts) {
   EXPECT_EQ(test_b.front().filename(), "orange_0000.png");
 }
 
+// The grade task: every test image's correct translation under its own name, exactly the grade's
+// curves applied (or undone), and training images of different fruit on the two sides.
+TEST(SyntheticFruit, GradeTaskPairsEveryTestImageWithItsExactTranslation) {
+  testing::TempDir dir;
+  SyntheticFruitOptions options = small_options(dir.path());
+  options.task = "grade";
+  EXPECT_EQ(make_fruit_dataset(options), 5 + 5 + 4 * 3);
+  const auto& curves = colour_grade_curves();
+  for (int c = 0; c < 3; ++c) {
+    for (int level = 1; level < 256; ++level)
+      EXPECT_LE(curves[c][level - 1], curves[c][level]) << "channel " << c << " is not monotone";
+    EXPECT_EQ(curves[c][0], 0);
+    EXPECT_EQ(curves[c][255], 255);
+  }
+  // `graded` must be `plain` through the curves, pixel by pixel (BGR files).
+  auto expect_graded = [&](const fs::path& plain_file, const fs::path& graded_file) {
+    const cv::Mat plain = cv::imread(plain_file.string(), cv::IMREAD_COLOR);
+    const cv::Mat graded = cv::imread(graded_file.string(), cv::IMREAD_COLOR);
+    ASSERT_FALSE(plain.empty() || graded.empty()) << plain_file << " " << graded_file;
+    int wrong = 0;
+    for (int y = 0; y < plain.rows; ++y) {
+      for (int x = 0; x < plain.cols; ++x) {
+        const cv::Vec3b p = plain.at<cv::Vec3b>(y, x);
+        const cv::Vec3b g = graded.at<cv::Vec3b>(y, x);
+        wrong += g[2] != curves[0][p[2]] || g[1] != curves[1][p[1]] || g[0] != curves[2][p[0]];
+      }
+    }
+    EXPECT_EQ(wrong, 0) << graded_file;
+  };
+  for (const fs::path& file : sorted_files(dir / "testA")) {
+    expect_graded(file, dir / "testA_gt" / file.filename());
+  }
+  for (const fs::path& file : sorted_files(dir / "testB")) {
+    expect_graded(dir / "testB_gt" / file.filename(), file);
+  }
+  // Unpaired training sets: no B image is an A image graded.
+  const std::vector<fs::path> train_a = sorted_files(dir / "trainA");
+  const std::vector<fs::path> train_b = sorted_files(dir / "trainB");
+  ASSERT_EQ(train_a.size(), 5u);
+  EXPECT_EQ(train_a.front().filename(), "fruit_0000.png");
+  const cv::Mat first_b = cv::imread(train_b.front().string());
+  for (const fs::path& file : train_a) {
+    cv::Mat lut(1, 256, CV_8UC3);
+    for (int level = 0; level < 256; ++level)
+      lut.at<cv::Vec3b>(0, level) = {curves[2][level], curves[1][level], curves[0][level]};
+    cv::Mat graded;
+    cv::LUT(cv::imread(file.string()), lut, graded);
+    EXPECT_GT(cv::norm(graded, first_b, cv::NORM_L1), 0.0) << file;
+  }
+}
+
 TEST(SyntheticFruit, SameSeedGivesIdenticalFiles) {
   testing::TempDir dir;
   make_fruit_dataset(small_options(dir / "first"));

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 namespace cyclegan {
 
@@ -12,11 +14,22 @@ struct SyntheticFruitOptions {
   int test_per_domain = 30;
   int image_size = 64;  // square side in pixels, >= 16
   std::uint64_t seed = 1;
+  /// "fruit": apples (A) and oranges (B). "grade": the same mix of fruit in both domains, B's
+  /// colour-graded by colour_grade_curves(), and the correct translation of every test image in
+  /// testA_gt/ and testB_gt/ under its file name (a task with a known answer, for
+  /// output.eval_every and the quality benchmark); A and B training images show different fruit.
+  std::string task = "fruit";
 };
 
-/// Draws apples (A) and oranges (B) into the four standard folders as PNG files; returns the number
-/// of images written. Same options -> byte-identical files. Throws DataError on unwritable paths
-/// or bad options (message names the option/path and the expected value).
+/// The "grade" task's colour grade: a warm look (reds and greens lifted, blues deepened), one
+/// monotone 8-bit gamma curve per channel (R, G, B). Like any grade it merges a few levels, so
+/// the test sets' truths come from the ungraded drawings, never from undoing it.
+const std::array<std::array<std::uint8_t, 256>, 3>& colour_grade_curves();
+
+/// Draws the task's images into the four standard folders (and testA_gt/ testB_gt/ for "grade") as
+/// PNG files; returns the number of images written. Same options -> byte-identical files. Throws
+/// DataError on unwritable paths or bad options (message names the option/path and the expected
+/// value).
 int make_fruit_dataset(const SyntheticFruitOptions& options);
 
 }  // namespace cyclegan

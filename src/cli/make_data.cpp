@@ -1,5 +1,7 @@
 #include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "cyclegan/synthetic.h"
@@ -24,28 +26,34 @@ std::function<int()> add_make_data_command(CLI::App& app) {
       ->check(CLI::Range(16, 4096));
   command->add_option("--seed", options->seed, "Random seed; the same seed gives the same files")
       ->capture_default_str();
+  command
+      ->add_option("--task", options->task,
+                   "fruit: apples (A) and oranges (B); grade: fruit (A) and colour-graded fruit "
+                   "(B), with each test image's correct translation in testA_gt/ and testB_gt/")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fruit", "grade"}));
   command->add_flag("--force", *force, "Replace an existing dataset folder");
   command->footer(
       "Examples:\n"
       "  cyclegan make-data --out datasets/fruit\n"
-      "  cyclegan make-data --out datasets/fruit32 --size 32 --count 50 --test-count 5\n");
+      "  cyclegan make-data --out datasets/fruit32 --size 32 --count 50 --test-count 5\n"
+      "  cyclegan make-data --out datasets/grade --task grade\n");
   return [options, force] {
     namespace fs = std::filesystem;
     const fs::path& root = options->root;
+    std::vector<std::string> folders = {"trainA", "trainB", "testA", "testB"};
+    if (options->task == "grade") folders.insert(folders.end(), {"testA_gt", "testB_gt"});
     bool complete = true;
-    for (const char* folder : {"trainA", "trainB", "testA", "testB"}) {
+    for (const std::string& folder : folders)
       complete = complete && fs::is_directory(root / folder);
-    }
     if (complete && !*force) {
-      std::cerr << root.string() << " already holds trainA/ trainB/ testA/ testB/; keeping it "
+      std::cerr << root.string() << " already holds the dataset's folders; keeping it "
                 << "(--force replaces it)\n";
       std::cout << root.string() << "\n";
       return 0;
     }
     if (*force) {
-      for (const char* folder : {"trainA", "trainB", "testA", "testB"}) {
-        fs::remove_all(root / folder);
-      }
+      for (const std::string& folder : folders) fs::remove_all(root / folder);
     }
     const int written = make_fruit_dataset(*options);
     std::cerr << "wrote " << written << " images\n";
