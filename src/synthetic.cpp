@@ -26,6 +26,7 @@ class Rng {
  public:
   explicit Rng(std::uint64_t seed) : engine_(seed) {}
   double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+  std::uint64_t raw() { return engine_(); }
   double uniform(double low, double high) { return low + (high - low) * uniform(); }
   bool chance(double p) { return uniform() < p; }
   // Irwin-Hall sum of four 16-bit uniforms cut from one draw: roughly normal with unit variance,
@@ -298,38 +299,98 @@ void draw_stem_and_leaf(cv::Mat& image, const Body& b, Rng& rng) {
               cv::Scalar(green * 1.35), -1, cv::LINE_AA);
 }
 
-cv::Mat draw_image(bool apple, int size, Rng& rng) {
-  cv::Mat image(size, size, CV_8UC3);
-  const double table_top = draw_background(image, rng);
+// A scene's backdrop (background, then light, from `rng` in that order); `table_top` receives
+// the row where the table starts (the image height when there is none).
+Light draw_backdrop(cv::Mat& image, Rng& rng, double& table_top) {
+  table_top = draw_background(image, rng);
   Light light;
   light.dir = unit({rng.uniform(-0.7, 0.7), rng.uniform(-0.8, -0.3), 0.75});
   light.half = unit(light.dir + cv::Vec3d(0, 0, 1));
-  const int count = rng.chance(0.3) ? 2 : 1;
-  std::vector<Body> bodies;
-  for (int i = 0; i < count; ++i) {
-    const double radius = size * (count == 1 ? rng.uniform(0.2, 0.4) : rng.uniform(0.15, 0.26));
-    double cx = size * (count == 1 ? rng.uniform(0.3, 0.7) : rng.uniform(0.2, 0.4) + 0.4 * i);
-    // On a table the fruit rests on it; otherwise the backdrop is a plain wall behind it.
-    double cy = table_top < size
-                    ? table_top + rng.uniform(0.1, 0.6) * (size - table_top) - 0.85 * radius
-                    : size * rng.uniform(0.3, 0.7);
-    cx = std::clamp(cx, 0.8 * radius, size - 0.8 * radius);
-    cy = std::clamp(cy, 0.8 * radius, size - 0.8 * radius);
-    bodies.push_back(apple ? make_apple(rng, cx, cy, radius) : make_orange(rng, cx, cy, radius));
-  }
-  // Nearer fruit (lower in the frame) is drawn last so it overlaps the farther one.
+  return light;
+}
+
+struct Placement {
+  double cx, cy, radius;
+};
+
+// Where fruit `i` of `count` goes: on a table it rests on it; otherwise the backdrop is a plain
+// wall behind it.
+Placement place_fruit(Rng& rng, int size, int count, int i, double table_top) {
+  const double radius = size * (count == 1 ? rng.uniform(0.2, 0.4) : rng.uniform(0.15, 0.26));
+  double cx = size * (count == 1 ? rng.uniform(0.3, 0.7) : rng.uniform(0.2, 0.4) + 0.4 * i);
+  double cy = table_top < size
+                  ? table_top + rng.uniform(0.1, 0.6) * (size - table_top) - 0.85 * radius
+                  : size * rng.uniform(0.3, 0.7);
+  cx = std::clamp(cx, 0.8 * radius, size - 0.8 * radius);
+  cy = std::clamp(cy, 0.8 * radius, size - 0.8 * radius);
+  return {cx, cy, radius};
+}
+
+// Nearer fruit (lower in the frame) is drawn last so it overlaps the farther one.
+void sort_far_to_near(std::vector<Body>& bodies) {
   std::sort(bodies.begin(), bodies.end(),
             [](const Body& a, const Body& b) { return a.cy + a.radius < b.cy + b.radius; });
-  for (const Body& body : bodies) draw_shadow(image, body, light);
-  for (const Body& body : bodies) {
-    draw_body(image, body, light, rng);
-    if (apple) draw_stem_and_leaf(image, body, rng);
-  }
+}
+
+void add_sensor_noise(cv::Mat& image, Rng& rng) {
   const double sensor_noise = rng.uniform(1.0, 4.0);
   for (auto it = image.begin<cv::Vec3b>(); it != image.end<cv::Vec3b>(); ++it) {
     const cv::Vec3d noise(rng.noise(), rng.noise(), rng.noise());
     *it = to_pixel(cv::Vec3d(*it) + noise * sensor_noise);
   }
+}
+
+cv::Mat draw_image(bool apple, int size, Rng& rng) {
+  cv::Mat image(size, size, CV_8UC3);
+  double table_top = 0;
+  const Light light = draw_backdrop(image, rng, table_top);
+  const int count = rng.chance(0.3) ? 2 : 1;
+  std::vector<Body> bodies;
+  for (int i = 0; i < count; ++i) {
+    const Placement at = place_fruit(rng, size, count, i, table_top);
+    bodies.push_back(apple ? make_apple(rng, at.cx, at.cy, at.radius)
+                           : make_orange(rng, at.cx, at.cy, at.radius));
+  }
+  sort_far_to_near(bodies);
+  for (const Body& body : bodies) draw_shadow(image, body, light);
+  for (const Body& body : bodies) {
+    draw_body(image, body, light, rng);
+    if (apple) draw_stem_and_leaf(image, body, rng);
+  }
+  add_sensor_noise(image, rng);
+  return image;
+}
+
+// The "skin" task's scenes: background, light, placement, outline, surface noise and sensor
+// noise all come from `scene_seed`; only the skin (colours, streaks or peel, gloss, stem spot)
+// comes from `skin_seed` and the kind. Drawing one scene with each kind gives an apple and an
+// orange that differ only where the fruit is, which makes each the other's exact translation.
+cv::Mat draw_skin_scene(bool apple, int size, std::uint64_t scene_seed, std::uint64_t skin_seed) {
+  Rng scene(scene_seed);
+  cv::Mat image(size, size, CV_8UC3);
+  double table_top = 0;
+  const Light light = draw_backdrop(image, scene, table_top);
+  const int count = scene.chance(0.3) ? 2 : 1;
+  std::vector<Body> bodies;
+  for (int i = 0; i < count; ++i) {
+    const Placement at = place_fruit(scene, size, count, i, table_top);
+    Rng skin(mix64(skin_seed ^ static_cast<std::uint64_t>(i)));
+    Body body = apple ? make_apple(skin, at.cx, at.cy, at.radius)
+                      : make_orange(skin, at.cx, at.cy, at.radius);
+    // One outline for both kinds: a slightly dimpled, slightly lobed round fruit.
+    body.squash = scene.uniform(1.0, 1.08), body.tilt = scene.uniform(-0.25, 0.25);
+    body.dimple = scene.uniform(0.02, 0.06), body.narrowing = scene.uniform(0.0, 0.06);
+    body.lobes = scene.uniform(0, 0.015), body.lobe_phase = scene.uniform(0, 2 * kPi);
+    body.cavity_dir = {0.85 * std::sin(body.tilt), -0.85 * std::cos(body.tilt), 0.53};
+    bodies.push_back(body);
+  }
+  sort_far_to_near(bodies);
+  for (const Body& body : bodies) draw_shadow(image, body, light);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    Rng surface(mix64(scene_seed ^ (0x5eedULL + i)));  // noise fields shared by both kinds
+    draw_body(image, bodies[i], light, surface);
+  }
+  add_sensor_noise(image, scene);
   return image;
 }
 
@@ -376,20 +437,21 @@ int make_fruit_dataset(const SyntheticFruitOptions& options) {
           "train_per_domain must be >= 1, got " + std::to_string(options.train_per_domain));
   require(options.test_per_domain >= 1,
           "test_per_domain must be >= 1, got " + std::to_string(options.test_per_domain));
-  const bool grade = options.task == "grade";
-  require(grade || options.task == "fruit",
-          "task must be fruit or grade, got '" + options.task + "'");
+  const bool grade = options.task == "grade", skin = options.task == "skin";
+  require(grade || skin || options.task == "fruit",
+          "task must be fruit, grade or skin, got '" + options.task + "'");
   // `domain` picks the images' random streams; `graded`: the grade applied to them.
   struct Folder {
     const char* name;
     int domain, split, count;
     bool graded;
   };
+  const bool paired_truths = grade || skin;
   std::vector<Folder> folders = {{"trainA", 0, 0, options.train_per_domain, false},
                                  {"trainB", 1, 0, options.train_per_domain, grade},
                                  {"testA", 0, 1, options.test_per_domain, false},
                                  {"testB", 1, 1, options.test_per_domain, grade}};
-  if (grade) {  // each test image's correct translation, from the same stream
+  if (paired_truths) {  // each test image's correct translation, from the same stream
     folders.push_back({"testA_gt", 0, 1, options.test_per_domain, true});
     folders.push_back({"testB_gt", 1, 1, options.test_per_domain, false});
   }
@@ -420,8 +482,17 @@ int make_fruit_dataset(const SyntheticFruitOptions& options) {
         // Fruit: apples in A, oranges in B. Grade: both kinds in both domains.
         const bool apple = grade ? i % 2 == 0 : folder.domain == 0;
         const std::string prefix = grade ? "fruit_" : (apple ? "apple_" : "orange_");
-        const cv::Mat drawn = draw_image(apple, options.image_size, rng);
-        const cv::Mat image = folder.graded ? graded(drawn) : drawn;
+        cv::Mat image;
+        if (skin) {  // a truth folder draws its scene with the other kind's skin
+          const bool truth = std::string(folder.name).find("_gt") != std::string::npos;
+          const bool drawn_apple = apple != truth;
+          const std::uint64_t scene_seed = rng.raw();
+          image = draw_skin_scene(drawn_apple, options.image_size, scene_seed,
+                                  mix64(scene_seed ^ (drawn_apple ? 0xa991eULL : 0x0a4a6eULL)));
+        } else {
+          const cv::Mat drawn = draw_image(apple, options.image_size, rng);
+          image = folder.graded ? graded(drawn) : drawn;
+        }
         std::string number = std::to_string(i);
         number.insert(0, width - number.size(), '0');
         const fs::path file = temp / (prefix + number + ".png");

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cyclegan/errors.h"
@@ -144,6 +145,67 @@ TEST(SyntheticFruit, GradeTaskPairsEveryTestImageWithItsExactTranslation) {
     cv::Mat graded;
     cv::LUT(cv::imread(file.string()), lut, graded);
     EXPECT_GT(cv::norm(graded, first_b, cv::NORM_L1), 0.0) << file;
+  }
+}
+
+TEST(SyntheticFruit, SkinTaskTruthsAreTheSameScenesWithTheOtherFruit) {
+  testing::TempDir dir;
+  SyntheticFruitOptions options = small_options(dir.path());
+  options.task = "skin";
+  options.image_size = 48;
+  EXPECT_EQ(make_fruit_dataset(options), 5 + 5 + 4 * 3);
+  // Mean green / red over the pixels where the two images differ: lower on apple skin (red or
+  // red over yellow-green) than on orange peel (orange).
+  auto greenness_where_different = [](const cv::Mat& image, const cv::Mat& other) {
+    double sum = 0;
+    int count = 0;
+    for (int y = 0; y < image.rows; ++y) {
+      for (int x = 0; x < image.cols; ++x) {
+        const cv::Vec3b p = image.at<cv::Vec3b>(y, x), q = other.at<cv::Vec3b>(y, x);
+        if (cv::norm(cv::Vec3d(p) - cv::Vec3d(q)) < 12) continue;
+        sum += p[1] / std::max(1.0, static_cast<double>(p[2]));
+        ++count;
+      }
+    }
+    return count > 0 ? sum / count : 0.0;
+  };
+  double difference_sum = 0;
+  int pairs = 0;
+  for (const auto& [test, truth, prefix] :
+       {std::tuple{"testA", "testA_gt", "apple_"}, std::tuple{"testB", "testB_gt", "orange_"}}) {
+    const std::vector<fs::path> files = sorted_files(dir / test);
+    ASSERT_EQ(files.size(), 3u);
+    for (const fs::path& file : files) {
+      EXPECT_EQ(file.filename().string().rfind(prefix, 0), 0u) << file;
+      const cv::Mat image = cv::imread(file.string(), cv::IMREAD_COLOR);
+      const cv::Mat paired = cv::imread((dir / truth / file.filename()).string(), cv::IMREAD_COLOR);
+      ASSERT_FALSE(image.empty() || paired.empty()) << file;
+      // Same scene: most pixels (the background) agree exactly; the fruit does not.
+      cv::Mat same;
+      cv::compare(image.reshape(1), paired.reshape(1), same, cv::CMP_EQ);
+      const double agreeing = cv::countNonZero(same) / static_cast<double>(same.total());
+      EXPECT_GT(agreeing, 0.3) << file;
+      EXPECT_LT(agreeing, 0.97) << file;
+      const bool apple = std::string(test) == "testA";
+      const double orange_minus_apple =
+          greenness_where_different(apple ? paired : image, apple ? image : paired) -
+          greenness_where_different(apple ? image : paired, apple ? paired : image);
+      difference_sum += orange_minus_apple;
+      ++pairs;
+    }
+  }
+  // One pair can go either way (some apples are yellow-red); all six together cannot.
+  EXPECT_GT(difference_sum / pairs, 0.1);
+  // Unpaired training sets: apples in A, oranges in B, no scene shared.
+  const std::vector<fs::path> train_a = sorted_files(dir / "trainA");
+  const std::vector<fs::path> train_b = sorted_files(dir / "trainB");
+  ASSERT_EQ(train_b.size(), 5u);
+  EXPECT_EQ(train_b.front().filename(), "orange_0000.png");
+  for (size_t i = 0; i < train_a.size(); ++i) {
+    cv::Mat same;
+    cv::compare(cv::imread(train_a[i].string()).reshape(1),
+                cv::imread(train_b[i].string()).reshape(1), same, cv::CMP_EQ);
+    EXPECT_LT(cv::countNonZero(same), static_cast<int>(same.total() / 10)) << train_a[i];
   }
 }
 

@@ -18,6 +18,8 @@ struct SyntheticFruitOptions {
   /// colour-graded by colour_grade_curves(), and the correct translation of every test image in
   /// testA_gt/ and testB_gt/ under its file name (a task with a known answer, for
   /// output.eval_every and the quality benchmark); A and B training images show different fruit.
+  /// "skin": apples (A) and oranges (B) whose test truths are the same scenes (background, light,
+  /// placement, outline) drawn with the other fruit's skin: a domain change that keeps geometry.
   std::string task = "fruit";
 };
 
@@ -26,7 +28,8 @@ struct SyntheticFruitOptions {
 /// the test sets' truths come from the ungraded drawings, never from undoing it.
 const std::array<std::array<std::uint8_t, 256>, 3>& colour_grade_curves();
 
-/// Draws the task's images into the four standard folders (and testA_gt/ testB_gt/ for "grade") as
+/// Draws the task's images into the four standard folders (and testA_gt/ testB_gt/ for "grade"
+/// and "skin") as
 /// PNG files; returns the number of images written. Same options -> byte-identical files. Throws
 /// DataError on unwritable paths or bad options (message names the option/path and the expected
 /// value).

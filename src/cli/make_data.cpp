@@ -29,20 +29,23 @@ std::function<int()> add_make_data_command(CLI::App& app) {
   command
       ->add_option("--task", options->task,
                    "fruit: apples (A) and oranges (B); grade: fruit (A) and colour-graded fruit "
-                   "(B), with each test image's correct translation in testA_gt/ and testB_gt/")
+                   "(B); skin: apples (A) and oranges (B) whose test truths are the same scenes "
+                   "with the other fruit's skin. grade and skin put each test image's correct "
+                   "translation in testA_gt/ and testB_gt/")
       ->capture_default_str()
-      ->check(CLI::IsMember({"fruit", "grade"}));
+      ->check(CLI::IsMember({"fruit", "grade", "skin"}));
   command->add_flag("--force", *force, "Replace an existing dataset folder");
   command->footer(
       "Examples:\n"
       "  cyclegan make-data --out datasets/fruit\n"
       "  cyclegan make-data --out datasets/fruit32 --size 32 --count 50 --test-count 5\n"
-      "  cyclegan make-data --out datasets/grade --task grade\n");
+      "  cyclegan make-data --out datasets/grade --task grade\n"
+      "  cyclegan make-data --out datasets/skin --task skin\n");
   return [options, force] {
     namespace fs = std::filesystem;
     const fs::path& root = options->root;
     std::vector<std::string> folders = {"trainA", "trainB", "testA", "testB"};
-    if (options->task == "grade") folders.insert(folders.end(), {"testA_gt", "testB_gt"});
+    if (options->task != "fruit") folders.insert(folders.end(), {"testA_gt", "testB_gt"});
     bool complete = true;
     for (const std::string& folder : folders)
       complete = complete && fs::is_directory(root / folder);
