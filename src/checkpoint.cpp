@@ -112,6 +112,7 @@ void save_network(const fs::path& path, const torch::nn::Module& module, const N
                                          {"n_layers", info.n_layers},
                                          {"dropout", info.dropout},
                                          {"norm", info.norm},
+                                         {"input_skip", info.input_skip},
                                          {"image_size", info.image_size},
                                          {"step", info.step},
                                          {"direction", info.direction},
@@ -174,6 +175,12 @@ NetworkFile read_network_file(const fs::path& path) {
       throw CheckpointError(origin + ": field 'norm' is not instance, batch or none");
     }
     info.norm = norm.toStringRef();
+  }
+  const c10::IValue input_skip = field(file, "input_skip");
+  if (!input_skip.isNone()) {
+    if (!input_skip.isBool())
+      throw CheckpointError(origin + ": field 'input_skip' is not a boolean");
+    info.input_skip = input_skip.toBool();
   }
   const c10::IValue weights = field(file, "state_dict");
   if (!weights.isGenericDict()) throw CheckpointError(origin + ": field 'state_dict' is missing");
@@ -341,7 +348,8 @@ LoadedGenerator load_generator(const fs::path& path, const GeneratorOverrides& o
                                            .out_channels(file.info.out_channels)
                                            .ngf(file.info.filters)
                                            .dropout(file.info.dropout)
-                                           .norm(file.info.norm),
+                                           .norm(file.info.norm)
+                                           .input_skip(file.info.input_skip),
                                        origin);
     load_state_dict(*loaded.generator, file.weights, origin);
     loaded.generator->eval();

@@ -92,6 +92,10 @@ const std::vector<Field>& fields() {
        "biases 0"},
       {"model", "init_gain", &TrainConfig::init_gain, 0,
        "scale of init_type normal, xavier and orthogonal (official --init_gain)"},
+      {"model", "input_skip", &TrainConfig::input_skip, kNoMin,
+       "generators add their input to their output (tanh(f(x) + atanh(0.99 x))) with f's last "
+       "layer starting at zero: training starts from the unchanged image and learns the change. "
+       "Not an official network: export refuses such generators"},
       {"train", "epochs", &TrainConfig::epochs, 0, "epochs at the initial learning rate"},
       {"train", "decay_epochs", &TrainConfig::decay_epochs, 0,
        "further epochs; with lr_policy linear the rate falls towards 0 over them"},
@@ -119,6 +123,10 @@ const std::vector<Field>& fields() {
        "as the official lambda_identity x lambda_A / lambda_B"},
       {"train", "lambda_id", &TrainConfig::lambda_id, 0,
        "weight of the identity L1 loss; 0 skips the identity passes"},
+      {"train", "recipe", &TrainConfig::recipe, kNoMin,
+       "official (the official code's training) or fast: generators that start as the identity "
+       "(model.input_skip), which reach a given quality in far fewer steps; see the README's "
+       "'Which recipe'"},
       {"train", "gan_mode", &TrainConfig::gan_mode, kNoMin,
        "adversarial objective (official --gan_mode): lsgan (least squares, the paper's), vanilla "
        "(binary cross-entropy on logits), wgangp (Wasserstein, with lambda_gp's penalty)"},
@@ -376,6 +384,11 @@ std::string key_name(const YAML::Node& key, const std::string& origin, const std
 
 }  // namespace
 
+const std::vector<std::string>& training_recipes() {
+  static const std::vector<std::string> kRecipes = {"official", "fast"};
+  return kRecipes;
+}
+
 std::vector<ConfigKeyDoc> config_key_docs() {
   const TrainConfig defaults;
   std::vector<ConfigKeyDoc> docs;
@@ -567,6 +580,11 @@ void validate(const TrainConfig& config, const std::string& origin) {
     throw ConfigError(prefix +
                       "key 'model.init_type' must be normal, xavier, kaiming or orthogonal, got '" +
                       config.init_type + "'");
+  }
+  const auto& recipes = training_recipes();
+  if (std::find(recipes.begin(), recipes.end(), config.recipe) == recipes.end()) {
+    throw ConfigError(prefix + "key 'train.recipe' must be official or fast, got '" +
+                      config.recipe + "'");
   }
   if (config.gan_mode != "lsgan" && config.gan_mode != "vanilla" && config.gan_mode != "wgangp") {
     throw ConfigError(prefix + "key 'train.gan_mode' must be lsgan, vanilla or wgangp, got '" +

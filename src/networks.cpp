@@ -308,10 +308,12 @@ torch::Tensor InstanceNormImpl::forward_activated(const torch::Tensor& x, double
   return kernels::instance_norm_activation(x, eps_, negative_slope);
 }
 
-torch::Tensor forward_sequence(nn::SequentialImpl& sequence, torch::Tensor x, size_t first) {
-  for (size_t i = first; i < sequence.size(); ++i) {
+torch::Tensor forward_sequence(nn::SequentialImpl& sequence, torch::Tensor x, size_t first,
+                               size_t end) {
+  end = std::min(end, sequence.size());
+  for (size_t i = first; i < end; ++i) {
     auto* norm = dynamic_cast<InstanceNormImpl*>(sequence.ptr(i).get());
-    if (norm != nullptr && i + 1 < sequence.size()) {
+    if (norm != nullptr && i + 1 < end) {
       const auto* next = sequence.ptr(i + 1).get();
       const auto* leaky = dynamic_cast<const nn::LeakyReLUImpl*>(next);
       if (leaky != nullptr || dynamic_cast<const nn::ReLUImpl*>(next) != nullptr) {
@@ -396,8 +398,8 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(const ResnetGeneratorOptions& options) 
   register_module("model", model_);
 }
 
-torch::Tensor ResnetGeneratorImpl::forward(const torch::Tensor& x) {
-  return forward_sequence(*model_, x);
+torch::Tensor ResnetGeneratorImpl::logits(const torch::Tensor& x) {
+  return forward_sequence(*model_, x, 0, model_->size() - 1);  // all but the Tanh
 }
 
 UnetBlockImpl::UnetBlockImpl(const UnetBlockOptions& options,
@@ -436,6 +438,11 @@ UnetBlockImpl::UnetBlockImpl(const UnetBlockOptions& options,
     if (options.dropout()) model_->push_back(nn::Dropout(0.5));
   }
   register_module("model", model_);
+}
+
+torch::Tensor UnetBlockImpl::outermost_logits(const torch::Tensor& x) {
+  TORCH_CHECK(outermost_, "UnetBlock::outermost_logits on an inner level");
+  return forward_sequence(*model_, x, 0, model_->size() - 1);  // all but the Tanh
 }
 
 torch::Tensor UnetBlockImpl::forward(const torch::Tensor& x) {
@@ -479,7 +486,9 @@ UnetGeneratorImpl::UnetGeneratorImpl(const UnetGeneratorOptions& options) {
   model_ = register_module("model", UnetBlock(block));
 }
 
-torch::Tensor UnetGeneratorImpl::forward(const torch::Tensor& x) { return model_->forward(x); }
+torch::Tensor UnetGeneratorImpl::logits(const torch::Tensor& x) {
+  return model_->outermost_logits(x);
+}
 
 BookUnetGeneratorImpl::BookUnetGeneratorImpl(const BookUnetGeneratorOptions& options) {
   const int64_t gf = options.ngf();
@@ -513,15 +522,16 @@ namespace {
 
 // The book U-Net's upsampling steps begin with Upsample, ZeroPad2d and a 4x4 Conv2d (their
 // parameters keep those positions' names); the three run as one kernels::upsample_conv4x4.
-torch::Tensor forward_upsampling_step(nn::SequentialImpl& step, const torch::Tensor& x) {
+torch::Tensor forward_upsampling_step(nn::SequentialImpl& step, const torch::Tensor& x,
+                                      size_t end = SIZE_MAX) {
   const auto conv = std::dynamic_pointer_cast<nn::Conv2dImpl>(step.ptr(2));
   torch::Tensor h = kernels::upsample_conv4x4(x, conv->weight, conv->bias);
-  return forward_sequence(step, h, 3);
+  return forward_sequence(step, h, 3, end);
 }
 
 }  // namespace
 
-torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
+torch::Tensor BookUnetGeneratorImpl::logits(const torch::Tensor& x) {
   std::vector<torch::Tensor> skips;
   torch::Tensor h = x;
   for (auto& step : down_) {
@@ -533,7 +543,7 @@ torch::Tensor BookUnetGeneratorImpl::forward(const torch::Tensor& x) {
     h = torch::cat({forward_upsampling_step(*up_[i], h), skip},
                    1);  // [N, 2 * C_skip, H_skip, W_skip]
   }
-  return forward_upsampling_step(*output_, h);  // [N, C_out, H, W]
+  return forward_upsampling_step(*output_, h, output_->size() - 1);  // [N, C_out, H, W], no Tanh
 }
 
 PatchDiscriminatorImpl::PatchDiscriminatorImpl(const PatchDiscriminatorOptions& options) {
@@ -574,7 +584,35 @@ torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& x) {
   return forward_sequence(*model_, x);
 }
 
-GeneratorPtr make_generator(const GeneratorOptions& options) {
+torch::Tensor GeneratorModule::forward(const torch::Tensor& x) {
+  torch::Tensor z = logits(x);
+  if (!input_skip_) return torch::tanh(z);
+  torch::Tensor skip = x.clamp(-1.0, 1.0);
+  if (skip.size(1) != z.size(1)) {
+    skip = skip.size(1) == 1 ? skip.expand_as(z) : skip.mean(1, /*keepdim=*/true).expand_as(z);
+  }
+  // 0.99 keeps atanh finite at +-1 and its slope at most 50, which tanh's slope there undoes.
+  return torch::tanh(z + torch::atanh(skip * 0.99));
+}
+
+void GeneratorModule::zero_output_layer() {
+  torch::Tensor weight, bias;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (const auto* conv = dynamic_cast<const nn::Conv2dImpl*>(module.get())) {
+      weight = conv->weight, bias = conv->bias;
+    } else if (const auto* up = dynamic_cast<const nn::ConvTranspose2dImpl*>(module.get())) {
+      weight = up->weight, bias = up->bias;
+    }
+  }
+  TORCH_CHECK(weight.defined(), "zero_output_layer: the generator has no convolution");
+  torch::NoGradGuard no_grad;
+  weight.zero_();
+  if (bias.defined()) bias.zero_();
+}
+
+namespace {
+
+GeneratorPtr make_architecture(const GeneratorOptions& options) {
   const std::string name = canonical_generator_name(options.architecture());
   if (name == "resnet_6blocks" || name == "resnet_9blocks") {
     return std::make_shared<ResnetGeneratorImpl>(ResnetGeneratorOptions()
@@ -605,6 +643,21 @@ GeneratorPtr make_generator(const GeneratorOptions& options) {
   throw ConfigError("unknown generator architecture '" + options.architecture() +
                     "' (expected one of unet, unet_128, unet_256, resnet_6blocks, "
                     "resnet_9blocks)");
+}
+
+}  // namespace
+
+GeneratorPtr make_generator(const GeneratorOptions& options) {
+  const int64_t in = options.in_channels(), out = options.out_channels();
+  if (options.input_skip() && in != out && in != 1 && out != 1) {
+    throw ConfigError("an input skip joins " + std::to_string(in) + " input channels to " +
+                      std::to_string(out) +
+                      " output channels: they must be equal or one of them 1");
+  }
+  GeneratorPtr generator = make_architecture(options);
+  generator->set_input_skip(options.input_skip());
+  if (options.input_skip()) generator->zero_output_layer();
+  return generator;
 }
 
 const std::vector<std::string>& init_types() {

@@ -266,7 +266,8 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
                                      .out_channels(config_.channels_b())
                                      .ngf(config_.gen_n_filters)
                                      .dropout(config_.dropout)
-                                     .norm(config_.norm);
+                                     .norm(config_.norm)
+                                     .input_skip(config_.generators_skip_input());
   const auto discriminator_options =
       PatchDiscriminatorOptions()
           .architecture(config_.disc_type == "pixel" ? "pixel" : "n_layers")
@@ -287,6 +288,9 @@ Trainer::Trainer(const TrainConfig& config, std::shared_ptr<ProcessGroup> group)
   for (torch::nn::Module* network : std::initializer_list<torch::nn::Module*>{
            g_ab_.get(), g_ba_.get(), d_a_.get(), d_b_.get()}) {
     if (other_init) init_weights(*network, config_.init_gain, config_.init_type);
+    if (other_init && config_.generators_skip_input()) {
+      if (auto* generator = dynamic_cast<GeneratorModule*>(network)) generator->zero_output_layer();
+    }
     network->to(device_);
     network->train();
   }
@@ -540,6 +544,7 @@ std::vector<fs::path> Trainer::save_networks(const fs::path& dir) const {
   generator.filters = config_.gen_n_filters;
   generator.dropout = config_.dropout;
   generator.norm = config_.norm;
+  generator.input_skip = config_.generators_skip_input();
   generator.image_size = config_.input_dim;
   generator.step = steps_done_;
   NetworkInfo discriminator = generator;

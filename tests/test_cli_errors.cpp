@@ -96,6 +96,8 @@ TEST_F(CliErrors, BadConfigs) {
                "key 'train.gan_mode' must be lsgan, vanilla or wgangp, got 'hinge'");
   expect_error("unknown learning-rate policy", base + "--set train.lr_policy=exponential", 2,
                "key 'train.lr_policy' must be linear, step, plateau or cosine, got 'exponential'");
+  expect_error("unknown recipe", base + "--set train.recipe=quick", 2,
+               "key 'train.recipe' must be official or fast, got 'quick'");
   expect_error("unknown norm", base + "--set model.norm=group", 2,
                "key 'model.norm' must be instance, batch or none, got 'group'");
   expect_error("unknown preprocess", base + "--set data.preprocess=resize", 2,

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cyclegan/checkpoint.h"
+#include "cyclegan/evaluate.h"
 #include "cyclegan/image_io.h"
 #include "cyclegan/report.h"
 #include "cyclegan/trainer.h"
@@ -268,6 +269,46 @@ TEST_F(EndToEnd, BatchNormTrainsAndTranslatesWithItsRunningStatistics) {
   result = run_cyclegan("test --ckpt-dir run -o tested", dir_.path());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(read_file(dir_ / "tested/metrics.csv").find("A2B,2,"), std::string::npos);
+}
+
+// The fast recipe's generators start as the identity: after a few steps they still return their
+// input almost unchanged, through the saved file too; the official recipe's return noise.
+TEST_F(EndToEnd, FastRecipeStartsFromTheUnchangedImageAndExportRefusesIt) {
+  auto result =
+      run_cyclegan("make-data --out data --size 32 --count 3 --test-count 2 --seed 4", dir_.path());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const std::string recipe : {"official", "fast"}) {
+    result = run_cyclegan(
+        "train --set data.root=data --set model.input_dim=32 --set "
+        "model.generator_type=resnet_6blocks "
+        "--set model.gen_n_filters=8 --set model.disc_n_filters=8 --set train.epochs=1 "
+        "--set train.recipe=" +
+            recipe + " --set output.dir=" + recipe,
+        dir_.path());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    result = run_cyclegan(
+        "translate --ckpt " + recipe + "/g_AB.pt data/testA -o " + recipe + "_out", dir_.path());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    for (const fs::path& input : list_images(dir_ / "data/testA")) {
+      const double decibels =
+          psnr(read_image(input), read_image(dir_ / (recipe + "_out") / input.filename()));
+      if (recipe == "fast") {
+        EXPECT_GT(decibels, 30.0) << input;
+      } else {
+        EXPECT_LT(decibels, 20.0) << input;
+      }
+    }
+  }
+  result = run_cyclegan("info fast/g_AB.pt", dir_.path());
+  EXPECT_NE(result.out.find("input skip:   yes"), std::string::npos) << result.out;
+  result = run_cyclegan("info official/g_AB.pt", dir_.path());
+  EXPECT_NE(result.out.find("input skip:   no"), std::string::npos) << result.out;
+  result = run_cyclegan("export fast/g_AB.pt -o fast.pth", dir_.path());
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.err.find("adds its input to its output"), std::string::npos) << result.err;
+  EXPECT_FALSE(fs::exists(dir_ / "fast.pth"));
+  result = run_cyclegan("export official/g_AB.pt -o official.pth", dir_.path());
+  EXPECT_EQ(result.exit_code, 0) << result.err;
 }
 
 TEST_F(EndToEnd, EvalEveryMeasuresTheTestImagesIntoQualityCsvAndTheReport) {

@@ -268,6 +268,53 @@ TEST_F(Networks, GeneratorsKeepShapeAndRangeAtValidSizes) {
   }
 }
 
+TEST_F(Networks, InputSkipGeneratorsStartAsTheIdentityAndLearnTheChange) {
+  torch::manual_seed(3);
+  const at::Tensor rgb = torch::rand({2, 3, 128, 128}) * 2 - 1;  // unet_128 takes 128 at least
+  const at::Tensor gray = torch::rand({2, 1, 128, 128}) * 2 - 1;
+  struct Case {
+    std::string architecture;
+    int64_t in, out;
+  };
+  for (const Case& c : {Case{"resnet_6blocks", 3, 3}, Case{"unet_128", 3, 3}, Case{"unet", 3, 3},
+                        Case{"resnet_6blocks", 1, 3}, Case{"unet", 3, 1}}) {
+    const std::string name =
+        c.architecture + " " + std::to_string(c.in) + "->" + std::to_string(c.out);
+    GeneratorPtr generator = make_generator(GeneratorOptions()
+                                                .architecture(c.architecture)
+                                                .in_channels(c.in)
+                                                .out_channels(c.out)
+                                                .ngf(8)
+                                                .input_skip(true));
+    EXPECT_TRUE(generator->input_skip()) << name;
+    const at::Tensor x = c.in == 1 ? gray : rgb;
+    // The input, its channels repeated or averaged, times 0.99 (tanh(atanh(0.99 x))).
+    const at::Tensor expected = 0.99 * (c.in == c.out ? x
+                                        : c.in == 1   ? x.expand({2, 3, 128, 128})
+                                                      : x.mean(1, true));
+    at::Tensor y;
+    {
+      torch::NoGradGuard no_grad;
+      y = generator->forward(x);
+    }
+    EXPECT_LT((y - expected).abs().max().item<double>(), 1e-5) << name;
+    // The same weights without the skip give tanh of the zeroed output layer's logits: 0.
+    generator->set_input_skip(false);
+    EXPECT_EQ(generator->forward(x).abs().max().item<double>(), 0.0) << name;
+    generator->set_input_skip(true);
+    // The zeroed layer still learns: an L1 step towards a shifted target gives it a gradient.
+    generator->zero_grad();
+    (generator->forward(x) - (expected + 0.1)).abs().mean().backward();
+    double gradient = 0;
+    for (const auto& parameter : generator->parameters()) {
+      if (parameter.grad().defined()) gradient += parameter.grad().abs().sum().item<double>();
+    }
+    EXPECT_GT(gradient, 0.0) << name;
+  }
+  EXPECT_THROW(make_generator(GeneratorOptions().in_channels(2).out_channels(3).input_skip(true)),
+               ConfigError);
+}
+
 TEST_F(Networks, BiasesBeforeAnInstanceNormChangeNoOutputAndAreAllFound) {
   // Which conv biases feed a norm directly. ResNet: the first conv, 2 down, 2 per block, 2 up;
   // official U-Net: the down convs but the outermost and innermost, the up convs but the

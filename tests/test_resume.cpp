@@ -226,6 +226,12 @@ TEST_F(Resume, BatchNormAndNormFreeHalfThenResumeIsBitIdenticalToStraight) {
   }
 }
 
+TEST_F(Resume, FastRecipeHalfThenResumeIsBitIdenticalToStraight) {
+  config_.generator_type = "resnet_6blocks";
+  config_.recipe = "fast";
+  expect_resume_bit_identical(config_, dir_.path());
+}
+
 // Batch norm: each pass of a step normalises by its own images, and each network takes its
 // inputs in the official trainer's order, so the running statistics come out as the official
 // trainer's: G_AB sees a, G_AB(G_BA(b)) then b; G_BA sees G_AB(a), b then a; each discriminator

@@ -35,6 +35,7 @@ struct NetworkInfo {
   int64_t n_layers = 3;      ///< discriminators only
   bool dropout = false;
   std::string norm = "instance";  ///< norm_types(); files written before it existed: instance
+  bool input_skip = false;        ///< GeneratorModule::input_skip; absent from older files: false
   int64_t image_size = 0;         ///< side the network was trained at (0 = unknown)
   int64_t step = 0;               ///< training steps done when saved
   std::string direction;          ///< "AB" / "BA" for generators, "A" / "B" for discriminators

@@ -35,6 +35,7 @@ struct TrainConfig {
   bool dropout = false;
   std::string norm = "instance";     ///< instance | batch | none (networks.h norm_types)
   std::string init_type = "normal";  ///< normal | xavier | kaiming | orthogonal (networks.h)
+  bool input_skip = false;           ///< generators start as the identity (GeneratorModule)
   double init_gain = 0.02;
 
   // train
@@ -51,8 +52,9 @@ struct TrainConfig {
   double lambda_reconstr_a = -1;  ///< A -> B -> A cycle weight; -1 = lambda_reconstr
   double lambda_reconstr_b = -1;  ///< B -> A -> B cycle weight; -1 = lambda_reconstr
   double lambda_id = 2.0;
-  std::string gan_mode = "lsgan";  ///< lsgan | vanilla | wgangp (losses.h)
-  double lambda_gp = 10.0;         ///< wgangp: weight of the gradient penalty
+  std::string gan_mode = "lsgan";   ///< lsgan | vanilla | wgangp (losses.h)
+  std::string recipe = "official";  ///< official | fast (training_recipes())
+  double lambda_gp = 10.0;          ///< wgangp: weight of the gradient penalty
   int64_t pool_size = 50;
   int64_t seed = 0;
   std::string device = "auto";     ///< auto | cpu | cuda | cuda:N
@@ -92,9 +94,17 @@ struct TrainConfig {
   /// in shape, and the crop size input_dim only bounds scale_width's height from below.
   bool keeps_image_shapes() const { return preprocess == "scale_width" || preprocess == "none"; }
 
+  /// Whether the generators add their input to their output: model.input_skip, or a recipe
+  /// that includes it.
+  bool generators_skip_input() const { return input_skip || recipe == "fast"; }
+
   /// load_size, or input_dim when load_size is 0.
   int64_t effective_load_size() const { return load_size > 0 ? load_size : input_dim; }
 };
+
+/// train.recipe values: "official" trains as the official code does; "fast" adds what the
+/// quality benchmark (bench/quality.cpp) showed to pay at the same step budget.
+const std::vector<std::string>& training_recipes();
 
 /// One documented configuration key, for help texts and the README.
 struct ConfigKeyDoc {

@@ -69,7 +69,7 @@ TORCH_MODULE(InstanceNorm);
 /// that an InstanceNorm followed by a ReLU or LeakyReLU runs as InstanceNorm::forward_activated.
 /// Both modules stay in the sequence, so the state dict keeps the official numbering.
 torch::Tensor forward_sequence(torch::nn::SequentialImpl& sequence, torch::Tensor x,
-                               size_t first = 0);
+                               size_t first = 0, size_t end = SIZE_MAX);
 
 /// Points every InstanceNorm inside `module` at `statistics` (null: back to normal).
 void share_norm_statistics(torch::nn::Module& module, std::shared_ptr<NormStatistics> statistics);
@@ -87,7 +87,22 @@ void share_batch_statistics(torch::nn::Module& module, RankSum sum);
 class GeneratorModule : public torch::nn::Module {
  public:
   /// [N, C_in, H, W] in [-1, 1] -> [N, C_out, H, W] in [-1, 1]; H, W multiples of size_multiple().
-  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  /// tanh(logits(x)), or with the input skip tanh(logits(x) + atanh(0.99 x)), x's channels
+  /// repeated (1 -> 3) or averaged (3 -> 1) to the output's.
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Everything before the final tanh: [N, C_out, H, W].
+  virtual torch::Tensor logits(const torch::Tensor& x) = 0;
+
+  /// A path from the input straight to the output (model.input_skip). It changes what the weights
+  /// mean, so such a generator is no official network: `export` refuses it.
+  bool input_skip() const { return input_skip_; }
+  void set_input_skip(bool on) { input_skip_ = on; }
+  /// Zeroes the output convolution (the last one registered), so that with the input skip the
+  /// network starts as the identity (up to 1%) and training learns only the change.
+  void zero_output_layer();
+
+ private:
+  bool input_skip_ = false;
 };
 using GeneratorPtr = std::shared_ptr<GeneratorModule>;
 
@@ -98,6 +113,8 @@ struct GeneratorOptions {
   TORCH_ARG(int64_t, ngf) = 64;
   TORCH_ARG(bool, dropout) = false;
   TORCH_ARG(std::string, norm) = "instance";  ///< norm_types()
+  /// GeneratorModule::input_skip; the output layer then starts at zero.
+  TORCH_ARG(bool, input_skip) = false;
 };
 
 struct ResnetBlockOptions {
@@ -131,7 +148,7 @@ struct ResnetGeneratorOptions {
 class ResnetGeneratorImpl : public GeneratorModule {
  public:
   explicit ResnetGeneratorImpl(const ResnetGeneratorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::Tensor logits(const torch::Tensor& x) override;
 
  private:
   torch::nn::Sequential model_{nullptr};
@@ -155,6 +172,8 @@ class UnetBlockImpl : public torch::nn::Module {
   /// `submodule` is the next-inner level; null for the innermost level.
   UnetBlockImpl(const UnetBlockOptions& options, std::shared_ptr<UnetBlockImpl> submodule);
   torch::Tensor forward(const torch::Tensor& x);
+  /// The outermost level's output before its tanh.
+  torch::Tensor outermost_logits(const torch::Tensor& x);
 
  private:
   bool outermost_;
@@ -175,7 +194,7 @@ struct UnetGeneratorOptions {
 class UnetGeneratorImpl : public GeneratorModule {
  public:
   explicit UnetGeneratorImpl(const UnetGeneratorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::Tensor logits(const torch::Tensor& x) override;
 
  private:
   UnetBlock model_{nullptr};
@@ -196,7 +215,7 @@ struct BookUnetGeneratorOptions {
 class BookUnetGeneratorImpl : public GeneratorModule {
  public:
   explicit BookUnetGeneratorImpl(const BookUnetGeneratorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::Tensor logits(const torch::Tensor& x) override;
 
  private:
   std::vector<torch::nn::Sequential> down_;

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "cyclegan/checkpoint.h"
+#include "cyclegan/errors.h"
 
 namespace cyclegan::cli {
 
@@ -29,6 +30,13 @@ std::function<int()> add_export_command(CLI::App& app) {
       "           net.load_state_dict(torch.load('latest_net_G_A.pth'))");
   return [options] {
     const LoadedGenerator loaded = load_generator(options->input);
+    if (loaded.info.input_skip) {
+      throw CheckpointError(options->input.string() +
+                            ": this generator adds its input to its output (model.input_skip, "
+                            "as train.recipe fast sets it); the official networks have no such "
+                            "path and would misread its weights, so it is not exported. Translate "
+                            "with cyclegan translate");
+    }
     export_state_dict(options->output, *loaded.generator);
     if (loaded.info.architecture == "unet") {
       std::cerr << "note: 'unet' is the book's U-Net; the official PyTorch code has no such "

@@ -38,6 +38,11 @@ std::function<int()> add_info_command(CLI::App& app) {
                 << "filters:      " << info.filters << "\n"
                 << "channels:     " << info.in_channels << " -> " << info.out_channels << "\n"
                 << "norm:         " << info.norm << "\n"
+                << (info.kind == "generator"
+                        ? std::string("input skip:   ") +
+                              (info.input_skip ? "yes (model.input_skip; export refuses it)\n"
+                                               : "no\n")
+                        : std::string())
                 << "image size:   " << info.image_size << "\n"
                 << "parameters:   " << parameters << "\n"
                 << "step:         " << info.step << "\n";
