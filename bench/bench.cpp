@@ -205,6 +205,7 @@ struct ModelArguments {
   bool cuda_graphs = true;
   int64_t pool_size = 50;
   std::string precision = "fp32";
+  std::string recipe = "official";
 };
 
 void add_model_options(CLI::App& command, ModelArguments& model) {
@@ -223,6 +224,8 @@ void add_model_options(CLI::App& command, ModelArguments& model) {
       ->capture_default_str();
   command.add_option("--precision", model.precision, "fp32, bf16 (train.precision)")
       ->capture_default_str();
+  command.add_option("--recipe", model.recipe, "official, fast (train.recipe)")
+      ->capture_default_str();
 }
 
 TrainConfig make_config(const ModelArguments& model) {
@@ -239,6 +242,7 @@ TrainConfig make_config(const ModelArguments& model) {
   config.cuda_graphs = model.cuda_graphs;
   config.pool_size = model.pool_size;
   config.precision = model.precision;
+  config.recipe = model.recipe;
   return config;
 }
 
@@ -351,8 +355,9 @@ int run_train(const ModelArguments& model, int64_t steps, int64_t warmup, int64_
   std::cout << "{\"impl\": \"cyclegan\", \"arch\": \"" << model.arch << "\", \"ngf\": " << model.ngf
             << ", \"ndf\": " << model.ndf << ", \"size\": " << model.size
             << ", \"batch\": " << model.batch << ", \"precision\": \"" << model.precision
-            << "\", \"device\": \"" << device.str() << "\", \"threads\": " << threads
-            << ", \"steps\": " << steps << ", \"step_s\": " << json_list(step_seconds)
+            << "\", \"recipe\": \"" << model.recipe << "\", \"device\": \"" << device.str()
+            << "\", \"threads\": " << threads << ", \"steps\": " << steps
+            << ", \"step_s\": " << json_list(step_seconds)
             << ", \"step_median_s\": " << json_number(step_median) << ", \"step_min_s\": "
             << json_number(*std::min_element(step_seconds.begin(), step_seconds.end()))
             << ", \"step_max_s\": "
