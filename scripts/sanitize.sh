@@ -37,6 +37,10 @@ FILTER+=':Resume.BatchNormAndNormFreeHalfThenResumeIsBitIdenticalToStraight'
 FILTER+=':Resume.ScaleWidthHalfThenResumeIsBitIdenticalToStraight'
 FILTER+=':EndToEnd.ScaleWidthTrainsOnNonSquareImagesTranslatesAndTests'
 FILTER+=':EndToEnd.BatchNormTrainsAndTranslatesWithItsRunningStatistics'
+# The fast recipe's resume and end-to-end runs: Networks.InputSkip... runs the skip here, the
+# other resume and end-to-end tests the loop and the files.
+FILTER+=':Resume.FastRecipeHalfThenResumeIsBitIdenticalToStraight'
+FILTER+=':EndToEnd.FastRecipeStartsFromTheUnchangedImageAndExportRefusesIt'
 
 start=$SECONDS
 sanitize_build cyclegan cyclegan_tests
