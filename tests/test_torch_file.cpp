@@ -92,6 +92,7 @@ TEST(TorchFile, NetworkFilesHoldPlainDictsThatBothReadersRead) {
   info.architecture = "patchgan";
   info.filters = 8;
   info.dropout = true;
+  info.input_skip = true;  // not the default, so that the round trip shows
   info.step = int64_t{1} << 33;
   info.direction = "A";
   save_network(dir / "d_A.pt", *discriminator, info);
@@ -108,11 +109,12 @@ TEST(TorchFile, NetworkFilesHoldPlainDictsThatBothReadersRead) {
   EXPECT_TRUE(file.info.dropout);
   EXPECT_EQ(file.info.step, int64_t{1} << 33);
   EXPECT_EQ(file.info.direction, "A");
+  EXPECT_TRUE(file.info.input_skip);
   expect_identical(file.weights, state_dict(*discriminator));
   TorchFileInfo skipped;
   EXPECT_TRUE(read_torch_file(dir / "d_A.pt", &skipped).is_empty())
       << "our reader sees metadata, not a state_dict";
-  EXPECT_EQ(skipped.skipped_keys.size(), 14u);  // the metadata fields and the state_dict
+  EXPECT_EQ(skipped.skipped_keys.size(), 15u);  // the metadata fields and the state_dict
 }
 
 TEST(TorchFile, ManyEntriesAndLongNamesRoundTrip) {
